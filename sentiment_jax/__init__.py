@@ -1,0 +1,1 @@
+"""sentiment_jax: a Flax transformer sentiment classifier for movie reviews."""

@@ -1,0 +1,165 @@
+"""A pre-LayerNorm transformer encoder for sequence classification (Flax linen).
+
+Every attention layer sows its attention probabilities into the `intermediates`
+collection, so `model.apply(..., mutable=['intermediates'])` returns them for
+all layers: `intermediates['encoder']['layer_{i}']['attention']
+['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+PAD_ID = 0  # The tokenizer reserves id 0 for padding; the mask is derived from it.
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Hyper-parameters of the encoder; `replace(deterministic=True)` for eval."""
+
+  vocab_size: int
+  max_len: int
+  num_layers: int = 2
+  num_heads: int = 2
+  embed_dim: int = 128
+  mlp_dim: int = 512
+  num_classes: int = 2
+  dropout_rate: float = 0.0
+  attention_dropout_rate: float = 0.0
+  pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
+  activation: str = 'gelu'  # 'gelu' (tanh approximation) or 'relu'.
+  dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
+  deterministic: bool = False
+
+  def replace(self, **kwargs) -> 'TransformerConfig':
+    return dataclasses.replace(self, **kwargs)
+
+
+class SelfAttention(nn.Module):
+  """Multi-head self-attention with one fused QKV projection.
+
+  A fused `[embed, 3 * embed]` matmul runs faster on CPU than three small ones,
+  which is why this is not `nn.MultiHeadDotProductAttention`.
+  """
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+    """x: `[batch, seq, embed]`; mask: `[batch, seq]` (True = real token)."""
+    cfg = self.config
+    batch, seq, embed = x.shape
+    head_dim = embed // cfg.num_heads
+    qkv = nn.Dense(3 * embed, dtype=cfg.dtype, name='qkv')(x)
+    qkv = qkv.reshape(batch, seq, 3, cfg.num_heads, head_dim)
+    query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    # Scale the query, not the [q, k] scores: seq*head_dim work instead of seq^2.
+    query = query * (head_dim**-0.5)
+    scores = jnp.einsum('bqhd,bkhd->bhqk', query, key)
+    # Padded keys get exactly zero probability: exp(finfo.min - max) underflows.
+    big_negative = jnp.finfo(scores.dtype).min
+    scores = jnp.where(mask[:, None, None, :], scores, big_negative)
+    # Softmax in float32 even under bf16 compute, for stable normalisation.
+    weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1)
+    self.sow('intermediates', 'attention_weights', weights)
+    weights = weights.astype(cfg.dtype)
+    if cfg.attention_dropout_rate > 0:
+      weights = nn.Dropout(cfg.attention_dropout_rate)(
+          weights, deterministic=cfg.deterministic)
+    out = jnp.einsum('bhqk,bkhd->bqhd', weights, value)
+    out = out.reshape(batch, seq, embed)
+    return nn.Dense(embed, dtype=cfg.dtype, name='out')(out)
+
+
+class EncoderBlock(nn.Module):
+  """Pre-LayerNorm block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+    """x: `[batch, seq, embed]`; mask: `[batch, seq]`. Returns x's shape."""
+    cfg = self.config
+    dropout = nn.Dropout(cfg.dropout_rate, deterministic=cfg.deterministic)
+    y = nn.LayerNorm(dtype=cfg.dtype)(x)
+    y = SelfAttention(cfg, name='attention')(y, mask)
+    x = x + (dropout(y) if cfg.dropout_rate > 0 else y)
+    y = nn.LayerNorm(dtype=cfg.dtype)(x)
+    y = nn.Dense(cfg.mlp_dim, dtype=cfg.dtype)(y)
+    y = nn.gelu(y) if cfg.activation == 'gelu' else nn.relu(y)
+    y = nn.Dense(x.shape[-1], dtype=cfg.dtype)(y)
+    return x + (dropout(y) if cfg.dropout_rate > 0 else y)
+
+
+class Encoder(nn.Module):
+  """Token + learned position embeddings followed by `num_layers` blocks."""
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None
+               ) -> jax.Array:
+    """tokens: `[batch, seq]` int ids. Returns `[batch, seq, embed]`.
+
+    `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
+    embeddings; its gradient is the gradient w.r.t. the input embeddings, which
+    gradient-times-input attribution needs.
+    """
+    cfg = self.config
+    if tokens.shape[1] > cfg.max_len:
+      raise ValueError(
+          f'sequence length {tokens.shape[1]} exceeds max_len {cfg.max_len}')
+    mask = tokens != PAD_ID
+    x = nn.Embed(cfg.vocab_size, cfg.embed_dim, name='token_embed',
+                 embedding_init=nn.initializers.normal(0.02))(tokens)
+    if embed_delta is not None:
+      x = x + embed_delta
+    positions = self.param('position_embed', nn.initializers.normal(0.02),
+                           (cfg.max_len, cfg.embed_dim))
+    x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
+    if cfg.dropout_rate > 0:
+      x = nn.Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
+    for i in range(cfg.num_layers):
+      x = EncoderBlock(cfg, name=f'layer_{i}')(x, mask)
+    return nn.LayerNorm(dtype=cfg.dtype, name='final_norm')(x)
+
+
+class Classifier(nn.Module):
+  """Encoder + pooling + linear head. Returns float32 logits `[batch, classes]`."""
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None
+               ) -> jax.Array:
+    """tokens: `[batch, seq]` int ids, padded with `PAD_ID` at the end."""
+    cfg = self.config
+    x = Encoder(cfg, name='encoder')(tokens, embed_delta)
+    if cfg.pooling == 'cls':
+      pooled = x[:, 0]
+    elif cfg.pooling == 'mean':
+      mask = (tokens != PAD_ID)[..., None].astype(x.dtype)
+      # max(.., 1) keeps an all-padding row finite instead of 0/0.
+      pooled = (x * mask).sum(1) / jnp.maximum(mask.sum(1), 1)
+    else:
+      raise ValueError(f"pooling must be 'mean' or 'cls', got {cfg.pooling!r}")
+    logits = nn.Dense(cfg.num_classes, dtype=cfg.dtype, name='head')(pooled)
+    return logits.astype(jnp.float32)
+
+
+def count_params(params: Any) -> tuple[int, int]:
+  """Returns (total, non-embedding) parameter counts of a Classifier's params.
+
+  Non-embedding excludes the token and position tables, the convention of
+  Kaplan et al. (2020) that the scaling sweep uses for N.
+  """
+  total = sum(x.size for x in jax.tree_util.tree_leaves(params))
+  encoder = params['encoder']
+  embedding = encoder['token_embed']['embedding'].size + encoder[
+      'position_embed'].size
+  return total, total - embedding

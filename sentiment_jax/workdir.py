@@ -1,0 +1,203 @@
+"""What a run directory holds and how runs agree with it.
+
+A workdir explains itself: `config.json` (resolved config), `tokenizer.json`,
+`checkpoints/{latest,best}`, `metrics.jsonl`, `tensorboard/`, and the eval and
+plot outputs. This module checks a config against a workdir, reads and writes
+the tokenizer, and restores checkpoints, falling back past a corrupt one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+import tokenizers
+
+from sentiment_jax import input_pipeline
+
+# Fields that fix the shapes of the params or the tokenization: a workdir run
+# with other values cannot be resumed or evaluated with this config.
+_IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len')
+
+
+class WorkdirError(RuntimeError):
+  """The workdir cannot be used as asked; the message says how to fix it."""
+
+
+class ConfigError(ValueError):
+  """A config value is out of range; the message names the field."""
+
+
+_CHOICES = {'model.pooling': ('mean', 'cls'), 'model.activation': ('gelu', 'relu'),
+            'model.dtype': ('float32', 'bfloat16')}
+_POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
+             'data.eval_batch_size', 'data.pad_multiple',
+             'data.sort_chunk_batches', 'model.num_layers', 'model.num_heads',
+             'model.embed_dim', 'model.mlp_dim', 'train.num_epochs',
+             'train.log_every_steps', 'train.checkpoint_every_steps',
+             'train.keep_checkpoints')
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Raises ConfigError for values that would fail later, before any I/O."""
+  flat = _flatten(json.loads(config.to_json()), '')
+  value = lambda field: flat['.' + field]
+  for field, choices in _CHOICES.items():
+    if value(field) not in choices:
+      raise ConfigError(f'{field}={value(field)!r}; choose one of {choices}')
+  for field in _POSITIVE:
+    if value(field) <= 0:
+      raise ConfigError(f'{field}={value(field)} must be positive')
+  if value('model.embed_dim') % value('model.num_heads'):
+    raise ConfigError(f'model.embed_dim={value("model.embed_dim")} is not '
+                      f'divisible by model.num_heads={value("model.num_heads")}')
+  for field in ('data.batch_size', 'data.eval_batch_size'):
+    if value(field) % num_devices:
+      raise ConfigError(f'{field}={value(field)} is not divisible by the '
+                        f'{num_devices} devices')
+  for field in ('model.dropout_rate', 'model.attention_dropout_rate',
+                'train.warmup_fraction'):
+    if not 0 <= value(field) < 1:
+      raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
+
+
+def _get(config: dict, dotted: str) -> Any:
+  for key in dotted.split('.'):
+    config = config.get(key, {}) if isinstance(config, dict) else {}
+  return config
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+  if isinstance(value, dict):
+    out = {}
+    for key, sub in value.items():
+      out.update(_flatten(sub, f'{prefix}.{key}'))
+    return out
+  return {prefix: value}
+
+
+def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
+  """Raises WorkdirError if `workdir` holds a run with another model/tokenizer."""
+  path = workdir / 'config.json'
+  if not path.exists():
+    return
+  try:
+    saved = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; delete {workdir} or use another '
+                       '--workdir') from None
+  current = json.loads(config.to_json())
+  for field in _IDENTITY_FIELDS:
+    old = _flatten(_get(saved, field), field)
+    new = _flatten(_get(current, field), field)
+    for key in sorted(old.keys() | new.keys()):
+      if old.get(key) != new.get(key):
+        raise WorkdirError(
+            f'{workdir} holds a run with {key}={old.get(key)!r} but this '
+            f'config has {new.get(key)!r}; use another --workdir or delete it')
+
+
+def load_run_config(config: ml_collections.ConfigDict, workdir: Path
+                    ) -> ml_collections.ConfigDict:
+  """The workdir's saved config, with the `eval` group taken from `config`.
+
+  Eval and predict trust the run's own record of its model and data, so a run
+  trained with overrides is evaluated without repeating them.
+  """
+  path = workdir / 'config.json'
+  if not path.exists():
+    raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
+                       'first with --mode=train or pass --workdir')
+  try:
+    saved = ml_collections.ConfigDict(json.loads(path.read_text()))
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; delete {workdir} and train '
+                       'again') from None
+  saved.eval = config.eval
+  saved.data.tfds_data_dir = config.data.tfds_data_dir
+  return saved
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: Path) -> None:
+  """Creates `workdir` (checking it is writable) and saves the config."""
+  check_compatible(config, workdir)
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe = workdir / '.write_test'
+    probe.write_text('')
+    probe.unlink()
+  except OSError as e:
+    raise WorkdirError(f'cannot write to workdir {workdir} ({e.strerror}); '
+                       'pass a writable --workdir') from None
+  write_atomic(workdir / 'config.json', config.to_json(indent=2))
+
+
+def write_atomic(path: Path, text: str) -> None:
+  """Writes via a temp file + rename, so a kill never leaves half a file."""
+  tmp = path.with_suffix(path.suffix + '.tmp')
+  tmp.write_text(text)
+  os.replace(tmp, path)
+
+
+def tokenizer_path(workdir: Path) -> Path:
+  return workdir / 'tokenizer.json'
+
+
+def load_tokenizer(workdir: Path) -> tokenizers.Tokenizer:
+  path = tokenizer_path(workdir)
+  if not path.exists():
+    raise WorkdirError(f'no trained model in {workdir} (no tokenizer.json); '
+                       'train first with --mode=train or pass --workdir')
+  return input_pipeline.load_tokenizer(path)
+
+
+def checkpoint_manager(workdir: Path, kind: str, max_to_keep: int
+                       ) -> ocp.CheckpointManager:
+  """`kind` is 'latest' (resume) or 'best' (eval/predict)."""
+  return ocp.CheckpointManager(
+      (workdir / 'checkpoints' / kind).absolute(),
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=max_to_keep, create=True,
+          # Synchronous saves: a step's checkpoint is complete before the next
+          # step runs, which the kill-and-resume guarantee relies on.
+          enable_async_checkpointing=False))
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any,
+         meta: dict) -> None:
+  if step in manager.all_steps():
+    return  # Re-reached after a resume: the content is identical.
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+
+
+def restore(manager: ocp.CheckpointManager, target: Any
+            ) -> tuple[Any, dict] | None:
+  """Restores the newest readable checkpoint into the structure of `target`.
+
+  A corrupt or partial checkpoint is skipped with a warning, falling back to
+  the one before. Returns None when there is none; raises WorkdirError when
+  checkpoints exist but none can be read.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
+  for step in steps:
+    try:
+      restored = manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract),
+          meta=ocp.args.JsonRestore()))
+      return restored['state'], restored['meta']
+    except Exception as e:  # Orbax raises many types for damaged files.
+      logging.warning('checkpoint %d in %s is unreadable (%s: %s); falling '
+                      'back to the previous one', step, manager.directory,
+                      type(e).__name__, str(e).splitlines()[0][:200])
+  if steps:
+    raise WorkdirError(f'no readable checkpoint in {manager.directory}; '
+                       'delete it and train again')
+  return None
