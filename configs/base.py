@@ -17,6 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.train_fraction = 1.0  # Fraction of the train split used (a fixed nested subset; for sweeps).
   data.vocab_size = 16000  # WordPiece vocabulary size, special tokens included.
   data.max_len = 256  # Tokens per review, [CLS] included; longer reviews are truncated.
+  data.truncation = 'head'  # 'head' keeps the first tokens; 'head_tail' the first 1/4 and last 3/4.
   data.batch_size = 64  # Global training batch (examples), split across devices.
   data.eval_batch_size = 128  # Global evaluation batch (examples).
   data.pad_multiple = 32  # Batches are padded to a multiple of this many tokens.

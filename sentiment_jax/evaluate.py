@@ -17,7 +17,8 @@ from sklearn import metrics as skm
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from sentiment_jax import inference, input_pipeline, workdir as workdir_lib
+from sentiment_jax import (attention, inference, input_pipeline,
+                           workdir as workdir_lib)
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -121,10 +122,13 @@ def _format_table(report: dict) -> str:
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
-             split: str, baseline: bool | None = None) -> dict:
+             split: str, baseline: bool | None = None,
+             attention_dump: attention.DumpRequest | None = None) -> dict:
   """Evaluates the best checkpoint on `split`; returns and writes the report."""
   workdir = Path(workdir)
   predictor = inference.load_predictor(config, workdir)
+  if attention_dump:  # Fail on a bad request before the long evaluation.
+    attention_dump.check(predictor.model.config)
   config = predictor.config
   splits = input_pipeline.load_splits(config.data)
   if split not in splits:
@@ -157,6 +161,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
                            ''.join(json.dumps(e) + '\n' for e in errors))
   plot_roc_and_confusion(data.labels, prob, split, workdir)
   print(_format_table(report))
+  if attention_dump:
+    attention.dump_eval(predictor, data, prob, split, attention_dump)
   return report
 
 

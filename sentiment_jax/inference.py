@@ -36,7 +36,8 @@ class Predictor:
 
   def encode(self, texts: Sequence[str]) -> input_pipeline.Encoded:
     return input_pipeline.encode(self.tokenizer, texts,
-                                 self.config.data.max_len)
+                                 self.config.data.max_len,
+                                 self.config.data.truncation)
 
   def logits(self, encoded: input_pipeline.Encoded,
              progress: str | None = None) -> np.ndarray:

@@ -27,6 +27,20 @@ _INPUT_FILE = flags.DEFINE_string(
     'File to classify: one text per line, or JSONL with a "text" field.')
 _OUTPUT_FILE = flags.DEFINE_string(
     'output_file', None, 'Also write the predictions (JSONL) here.')
+_ATTENTION_DUMP = flags.DEFINE_string(
+    'attention_dump', None,
+    'With --mode=predict or eval: write attention heatmaps, rollout, an offline '
+    'HTML page and faithfulness scores for each text into this directory.')
+_ATTENTION_EXAMPLES = flags.DEFINE_integer(
+    'attention_examples', 20,
+    'With --mode=eval: texts to dump, half the most confident mistakes and '
+    'half the most confident correct predictions.')
+_ATTENTION_LAYERS = flags.DEFINE_list(
+    'attention_layers', None,
+    'Comma list of layers (from 0) the dump figures show; default all.')
+_ATTENTION_HEADS = flags.DEFINE_list(
+    'attention_heads', None,
+    'Comma list of heads (from 0) the dump figures show; default all.')
 flags.mark_flag_as_required('config')
 
 
@@ -40,8 +54,8 @@ def run(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   # Heavy imports after flag parsing, so --help and flag errors are instant.
-  from sentiment_jax import (evaluate, inference, input_pipeline, predict,
-                             train, workdir)
+  from sentiment_jax import (attention, evaluate, inference, input_pipeline,
+                             predict, train, workdir)
   import jax
 
   if not flags.FLAGS['verbosity'].present:
@@ -54,7 +68,14 @@ def run(argv) -> None:
   expected = (input_pipeline.DataError, workdir.WorkdirError,
               workdir.ConfigError, train.NonFiniteLossError,
               inference.InputError)
+  dump = attention.DumpRequest(
+      Path(_ATTENTION_DUMP.value), _ATTENTION_LAYERS.value,
+      _ATTENTION_HEADS.value,
+      _ATTENTION_EXAMPLES.value) if _ATTENTION_DUMP.value else None
   try:
+    if dump and _MODE.value == 'train':
+      raise inference.InputError(
+          '--attention_dump needs --mode=predict or --mode=eval')
     if _MODE.value == 'train':
       train.train_and_evaluate(config, workdir_path)
       command = ' '.join(['python -m sentiment_jax.main'] + [
@@ -62,10 +83,11 @@ def run(argv) -> None:
       ] + [f'--workdir={workdir_path}'])
       evaluate.report_after_training(config, workdir_path, command)
     elif _MODE.value == 'eval':
-      evaluate.evaluate(config, workdir_path, _EVAL_SPLIT.value)
+      evaluate.evaluate(config, workdir_path, _EVAL_SPLIT.value,
+                        attention_dump=dump)
     else:
       predict.predict(config, workdir_path, _TEXT.value, _INPUT_FILE.value,
-                      _OUTPUT_FILE.value)
+                      _OUTPUT_FILE.value, attention_dump=dump)
   except expected as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

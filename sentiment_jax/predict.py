@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ml_collections
 
-from sentiment_jax import inference, workdir as workdir_lib
+from sentiment_jax import attention, inference, workdir as workdir_lib
 from sentiment_jax.input_pipeline import clean_text
 
 InputError = inference.InputError
@@ -58,7 +58,8 @@ def check_texts(texts: Sequence[str], source: str) -> list[str]:
 
 def predict(config: ml_collections.ConfigDict, workdir: str,
             texts: Sequence[str], input_file: str | None,
-            output_file: str | None) -> list[dict]:
+            output_file: str | None,
+            attention_dump: attention.DumpRequest | None = None) -> list[dict]:
   """Classifies texts; prints and optionally writes one JSON object each."""
   if not texts and not input_file:
     raise InputError('nothing to predict; pass --text="..." or --input_file')
@@ -66,6 +67,8 @@ def predict(config: ml_collections.ConfigDict, workdir: str,
   if input_file:
     texts += check_texts(read_input_file(input_file), input_file)
   predictor = inference.load_predictor(config, workdir)
+  if attention_dump:
+    attention_dump.check(predictor.model.config)
   encoded = predictor.encode(texts)
   prob = inference.p_positive(predictor.logits(encoded))
   rows = [{'text': text, 'label': 'positive' if p >= 0.5 else 'negative',
@@ -81,4 +84,6 @@ def predict(config: ml_collections.ConfigDict, workdir: str,
       raise InputError(f'--output_file={output_file}: cannot write '
                        f'({e.strerror})') from None
   print(lines, end='')
+  if attention_dump:
+    attention.dump_texts(predictor, texts, attention_dump)
   return rows

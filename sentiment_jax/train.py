@@ -226,9 +226,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                                d.vocab_size)
     workdir_lib.write_atomic(tok_path, tokenizer.to_str())
   train_data = input_pipeline.encode(tokenizer, splits['train'].texts,
-                                     d.max_len)
+                                     d.max_len, d.truncation)
   val_data = input_pipeline.encode(tokenizer, splits['validation'].texts,
-                                   d.max_len)
+                                   d.max_len, d.truncation)
   tqdm.tqdm.write(f'train: {len(train_data.ids)} reviews, '
                   f'{train_data.num_truncated} truncated to {d.max_len} tokens; '
                   f'validation: {len(val_data.ids)}')

@@ -23,7 +23,8 @@ from sentiment_jax import input_pipeline
 
 # Fields that fix the shapes of the params or the tokenization: a workdir run
 # with other values cannot be resumed or evaluated with this config.
-_IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len')
+_IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len',
+                    'data.truncation')
 
 
 class WorkdirError(RuntimeError):
@@ -34,7 +35,8 @@ class ConfigError(ValueError):
   """A config value is out of range; the message names the field."""
 
 
-_CHOICES = {'model.pooling': ('mean', 'cls'), 'model.activation': ('gelu', 'relu'),
+_CHOICES = {'data.truncation': ('head', 'head_tail'),
+            'model.pooling': ('mean', 'cls'), 'model.activation': ('gelu', 'relu'),
             'model.dtype': ('float32', 'bfloat16')}
 _POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
              'data.eval_batch_size', 'data.pad_multiple',
@@ -105,23 +107,26 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 def load_run_config(config: ml_collections.ConfigDict, workdir: Path
                     ) -> ml_collections.ConfigDict:
-  """The workdir's saved config, with the `eval` group taken from `config`.
+  """The workdir's saved `data` and `model` settings on top of `config`.
 
   Eval and predict trust the run's own record of its model and data, so a run
-  trained with overrides is evaluated without repeating them.
+  trained with overrides is evaluated without repeating them. Fields added
+  to the code since the run was saved keep `config`'s defaults.
   """
   path = workdir / 'config.json'
   if not path.exists():
     raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
                        'first with --mode=train or pass --workdir')
   try:
-    saved = ml_collections.ConfigDict(json.loads(path.read_text()))
+    saved = json.loads(path.read_text())
   except (json.JSONDecodeError, UnicodeDecodeError):
     raise WorkdirError(f'{path} is corrupt; delete {workdir} and train '
                        'again') from None
-  saved.eval = config.eval
-  saved.data.tfds_data_dir = config.data.tfds_data_dir
-  return saved
+  merged = ml_collections.ConfigDict(config.to_dict())
+  merged.update({'data': saved.get('data', {}),
+                 'model': saved.get('model', {})})
+  merged.data.tfds_data_dir = config.data.tfds_data_dir
+  return merged
 
 
 def prepare(config: ml_collections.ConfigDict, workdir: Path) -> None:

@@ -1,0 +1,152 @@
+"""Throughput benchmark: train-step MFU against a matmul peak measured in the same run.
+
+  python -m sentiment_jax.benchmark --config=configs/base.py [--workdir=runs/base]
+
+Prints training tokens/s and examples/s at fixed shapes, model FLOPs
+utilisation (analytic matmul FLOPs / time / measured peak, cross-checked with
+XLA's own count), eval batch latency, and, given a trained `--workdir`,
+end-to-end predict latency for one review (tokenize + forward).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from sentiment_jax import models, train
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
+                                          'Config file to benchmark.')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Trained run for the predict latency (optional).')
+_SEQ_LENS = flags.DEFINE_list(
+    'seq_lens', None, 'Padded sequence lengths to time; default: max_len.')
+_REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per measurement.')
+
+
+def time_call(fn: Callable[[], object], repeats: int) -> list[float]:
+  """Seconds per call after one warm-up (compile) call."""
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+  """Best-case f32 FLOP/s of one jitted `[size, size] @ [size, size]`."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+  matmul = jax.jit(lambda x: x @ x)
+  return 2 * size**3 / min(time_call(lambda: matmul(a), repeats))
+
+
+def model_flops_per_example(cfg: models.TransformerConfig, seq: int) -> float:
+  """Forward matmul FLOPs for one `[seq]` example (2 per multiply-add).
+
+  Dense layers: QKV + output (4 d^2) and MLP (2 d m) per token and layer.
+  Attention: scores and weighted values (2 seq d) per token and layer.
+  Embedding lookups, LayerNorm, softmax and GELU are not matmuls: excluded.
+  """
+  d, m = cfg.embed_dim, cfg.mlp_dim
+  per_token = cfg.num_layers * (2 * (4 * d * d + 2 * d * m) + 2 * 2 * seq * d)
+  return seq * per_token + 2 * d * cfg.num_classes
+
+
+def benchmark(config, workdir: str | None, seq_lens: list[int],
+              repeats: int) -> dict:
+  peak = matmul_peak()
+  result = {'device': str(jax.devices()[0].device_kind),
+            'num_devices': jax.device_count(),
+            'matmul_peak_gflops': peak / 1e9, 'train': [], 'eval': []}
+  batch = config.data.batch_size
+  cfg = train.model_config(config, config.data.vocab_size)
+  model = models.Classifier(cfg)
+  eval_model = models.Classifier(cfg.replace(deterministic=True))
+  parallel = train.Parallel(eval_model)
+  rng = np.random.default_rng(0)
+  for seq in seq_lens:
+    state = jax.device_put(
+        train.create_train_state(jax.random.PRNGKey(0), config, model, 1000),
+        parallel.replicated)
+    tokens = rng.integers(3, cfg.vocab_size, (batch, seq), dtype=np.int32)
+    data = parallel.shard({'tokens': tokens,
+                           'label': rng.integers(0, 2, batch, np.int32)})
+    # Donation consumes the state, so each call feeds the previous output.
+    holder = [state]
+
+    def step():
+      holder[0], metrics = parallel.train_step(holder[0], data)
+      return metrics['loss']
+
+    seconds = statistics.median(time_call(step, repeats))
+    flops = 3 * batch * model_flops_per_example(cfg, seq)  # fwd + 2x bwd.
+    xla = parallel.train_step.lower(holder[0], data).compile().cost_analysis()
+    xla_flops = (xla[0] if isinstance(xla, list) else xla).get('flops', 0.0)
+    result['train'].append({
+        'batch': batch, 'seq_len': seq, 'step_ms': 1e3 * seconds,
+        'examples_per_s': batch / seconds, 'tokens_per_s': batch * seq / seconds,
+        'model_tflops_per_step': flops / 1e12,
+        'xla_tflops_per_step': xla_flops / 1e12,
+        'mfu': flops / seconds / peak})
+    eval_batch = config.data.eval_batch_size
+    eval_tokens = parallel.shard({
+        'tokens': rng.integers(3, cfg.vocab_size, (eval_batch, seq),
+                               dtype=np.int32),
+        'label': np.zeros(eval_batch, np.int32)})
+    params = holder[0].params
+    seconds = statistics.median(time_call(
+        lambda: parallel.eval_step(params, eval_tokens), repeats))
+    result['eval'].append({'batch': eval_batch, 'seq_len': seq,
+                           'batch_ms': 1e3 * seconds,
+                           'examples_per_s': eval_batch / seconds})
+  if workdir:
+    from sentiment_jax import inference  # pylint: disable=g-import-not-at-top
+    predictor = inference.load_predictor(config, workdir)
+    text = ('A slow start, but the second half is gripping and the lead '
+            'performance is one of the best I have seen this year. ') * 8
+
+    def predict_one():
+      return predictor.logits(predictor.encode([text]))
+
+    times = time_call(predict_one, repeats)
+    result['predict_one_review_ms'] = {
+        'p50': 1e3 * statistics.median(times), 'max': 1e3 * max(times),
+        'tokens': int(predictor.encode([text]).lengths[0])}
+  return result
+
+
+def main(argv) -> None:
+  del argv
+  config = _CONFIG.value
+  seq_lens = [int(s) for s in _SEQ_LENS.value or [config.data.max_len]]
+  result = benchmark(config, _WORKDIR.value, seq_lens, _REPEATS.value)
+  print(f'device: {result["device"]} x{result["num_devices"]}; matmul peak '
+        f'(2048^3 f32): {result["matmul_peak_gflops"]:.1f} GFLOP/s')
+  for row in result['train']:
+    print(f'train [{row["batch"]}, {row["seq_len"]}]: {row["step_ms"]:.0f} '
+          f'ms/step, {row["examples_per_s"]:.0f} examples/s, '
+          f'{row["tokens_per_s"]:.0f} tokens/s, MFU {row["mfu"]:.1%} '
+          f'({row["model_tflops_per_step"]:.3f} model TFLOP/step; XLA counts '
+          f'{row["xla_tflops_per_step"]:.3f})')
+  for row in result['eval']:
+    print(f'eval [{row["batch"]}, {row["seq_len"]}]: {row["batch_ms"]:.0f} '
+          f'ms/batch, {row["examples_per_s"]:.0f} examples/s')
+  if 'predict_one_review_ms' in result:
+    p = result['predict_one_review_ms']
+    print(f'predict one review ({p["tokens"]} tokens, tokenize + forward): '
+          f'p50 {p["p50"]:.1f} ms, max {p["max"]:.1f} ms')
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  app.run(main)

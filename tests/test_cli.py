@@ -1,0 +1,414 @@
+"""The command line end to end: train, eval, predict, kill-and-resume, bad input.
+
+Every test runs `python -m sentiment_jax.main` in a subprocess on the tiny
+config and a learnable synthetic CSV (see conftest.py).
+"""
+
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import (REPO, check_ok, cli_env, copy_run, latest_step_dirs,
+                      read_jsonl, restore_raw, run_cli, sentiment_rows,
+                      train_args, write_csv)
+
+ARTEFACTS = ('config.json', 'tokenizer.json', 'metrics.jsonl', 'curves.png',
+             'eval_test.json', 'errors_test.jsonl', 'roc_test.png',
+             'confusion_test.png')
+
+
+def without_throughput(records: list[dict]) -> list[dict]:
+  """Metrics records minus the wall-clock ones, which differ run to run."""
+  return [{k: v for k, v in r.items() if not k.endswith('_per_s')}
+          for r in records]
+
+
+def assert_same_final_state(workdir, reference) -> None:
+  """Bit-identical newest 'latest' checkpoint (params, optimizer, step, rng)."""
+  ours, theirs = latest_step_dirs(workdir)[-1], latest_step_dirs(reference)[-1]
+  assert ours.name == theirs.name
+  import jax  # pylint: disable=g-import-not-at-top
+  paths_and_leaves = jax.tree_util.tree_leaves_with_path(restore_raw(ours))
+  reference_leaves = jax.tree_util.tree_leaves(restore_raw(theirs))
+  assert len(paths_and_leaves) == len(reference_leaves)
+  for (path, a), b in zip(paths_and_leaves, reference_leaves):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+
+
+def corrupt_checkpoint(step_dir) -> None:
+  """Overwrites every file of a checkpoint's saved state with junk."""
+  for root, _, files in os.walk(step_dir / 'state'):
+    for name in files:
+      with open(os.path.join(root, name), 'w') as f:
+        f.write('not a checkpoint')
+
+
+# ----------------------------------------------------------------------------
+# Train, eval, predict.
+
+
+def expected_schedule(workdir) -> tuple[list[int], list[int]]:
+  """(validation steps, kept 'latest' steps) the run's config implies."""
+  config = json.loads((workdir / 'config.json').read_text())
+  t = config['train']
+  steps_per_epoch = 320 // config['data']['batch_size']  # 320 train rows.
+  total = t['num_epochs'] * steps_per_epoch
+  eval_every = t['eval_every_steps'] or steps_per_epoch
+  evals = [s for s in range(1, total + 1) if s % eval_every == 0 or s == total]
+  saves = sorted(set(evals) | set(range(t['checkpoint_every_steps'], total + 1,
+                                        t['checkpoint_every_steps'])))
+  return evals, saves[-t['keep_checkpoints']:]
+
+
+def test_training_writes_a_self_describing_workdir(trained_run):
+  for name in ARTEFACTS:
+    assert (trained_run / name).is_file(), name
+  assert any((trained_run / 'tensorboard').iterdir())
+  config = json.loads((trained_run / 'config.json').read_text())
+  assert config['data']['source'].startswith('csv:')
+  assert config['data']['train_fraction'] == 1.0
+  evals, kept = expected_schedule(trained_run)
+  assert [int(p.name) for p in latest_step_dirs(trained_run)] == kept
+  assert len(latest_step_dirs(trained_run, 'best')) == 1
+  records = read_jsonl(trained_run / 'metrics.jsonl')
+  assert [r['step'] for r in records if 'val/accuracy' in r] == evals
+  train_steps = [r['step'] for r in records if 'train/loss' in r]
+  assert train_steps == sorted(set(train_steps))
+  assert train_steps[-1] == evals[-1]
+  assert all(np.isfinite(v) for r in records for v in r.values()
+             if isinstance(v, float))
+
+
+def test_training_learns_the_synthetic_task(trained_run):
+  records = read_jsonl(trained_run / 'metrics.jsonl')
+  assert max(r['val/accuracy'] for r in records if 'val/accuracy' in r) >= 0.8
+  report = json.loads((trained_run / 'eval_test.json').read_text())
+  assert report['metrics']['accuracy'] >= 0.8  # Chance is 0.5.
+
+
+@pytest.fixture(scope='module')
+def eval_result(trained_run):
+  return check_ok(run_cli('--config=configs/tiny.py',
+                          f'--workdir={trained_run}', '--mode=eval'))
+
+
+def test_eval_writes_metrics_errors_and_plots(trained_run, eval_result):
+  report = json.loads((trained_run / 'eval_test.json').read_text())
+  metrics = report['metrics']
+  for key in ('accuracy', 'precision', 'recall', 'f1', 'auc_roc', 'log_loss'):
+    assert 0 <= metrics[key] <= (1 if key != 'log_loss' else 10), key
+  assert metrics['num_examples'] == 40
+  assert metrics['accuracy'] >= 0.8 and metrics['auc_roc'] >= 0.85
+  confusion = np.array(metrics['confusion_matrix'])
+  assert confusion.shape == (2, 2) and confusion.sum() == 40
+  assert np.trace(confusion) / 40 == pytest.approx(metrics['accuracy'])
+  assert report['split'] == 'test'
+  assert report['checkpoint_step'] in expected_schedule(trained_run)[0]
+  # Each listed error really is a mistake, most confident first.
+  errors = read_jsonl(trained_run / 'errors_test.jsonl')
+  num_errors = json.loads(
+      (trained_run / 'config.json').read_text())['eval']['num_errors']
+  assert len(errors) == min(num_errors, confusion.sum() - np.trace(confusion))
+  assert all((e['p_positive'] >= 0.5) != e['label'] for e in errors)
+  confidence = [abs(e['p_positive'] - 0.5) for e in errors]
+  assert confidence == sorted(confidence, reverse=True)
+  for name in ('roc_test.png', 'confusion_test.png'):
+    assert (trained_run / name).read_bytes()[:4] == b'\x89PNG'
+  assert 'accuracy' in eval_result.stdout
+
+
+def test_eval_runs_on_the_validation_split(trained_run):
+  check_ok(run_cli('--config=configs/tiny.py', f'--workdir={trained_run}',
+                   '--mode=eval', '--eval_split=validation'))
+  report = json.loads((trained_run / 'eval_validation.json').read_text())
+  assert report['split'] == 'validation'
+  assert report['metrics']['num_examples'] == 40
+  assert (trained_run / 'errors_validation.jsonl').is_file()
+
+
+PREDICT_KEYS = {'text', 'label', 'p_positive', 'num_tokens',
+                'truncated_tokens'}
+
+
+def test_predict_texts_and_plain_file_to_output_file(trained_run, tmp_path):
+  long_text = ' '.join(['the plot was wonderful and superb'] * 20)
+  input_file = tmp_path / 'reviews.txt'
+  input_file.write_text(f'a dull and dreadful film\n\n{long_text}\n')
+  output_file = tmp_path / 'out' / 'predictions.jsonl'
+  output_file.parent.mkdir()
+  result = check_ok(run_cli(
+      '--config=configs/tiny.py', f'--workdir={trained_run}', '--mode=predict',
+      '--text=a wonderful, brilliant and superb movie',
+      '--text=terrible, awful and boring acting',
+      f'--input_file={input_file}', f'--output_file={output_file}'))
+  rows = [json.loads(line) for line in result.stdout.splitlines()]
+  assert read_jsonl(output_file) == rows
+  assert [r['text'] for r in rows] == [
+      'a wonderful, brilliant and superb movie',
+      'terrible, awful and boring acting', 'a dull and dreadful film',
+      long_text]
+  assert [r['label'] for r in rows] == ['positive', 'negative', 'negative',
+                                        'positive']
+  for row in rows:
+    assert set(row) == PREDICT_KEYS
+    assert (row['p_positive'] >= 0.5) == (row['label'] == 'positive')
+  max_len = json.loads(
+      (trained_run / 'config.json').read_text())['data']['max_len']
+  assert all(r['truncated_tokens'] == 0 for r in rows[:3])
+  assert 0 < rows[0]['num_tokens'] < max_len
+  # The long text (~140 tokens) is cut to max_len, [CLS] included.
+  assert rows[3]['num_tokens'] == max_len and rows[3]['truncated_tokens'] > 0
+
+
+def test_predict_jsonl_input_file(trained_run, tmp_path):
+  input_file = tmp_path / 'reviews.jsonl'
+  texts = ['superb, lovely and charming', 'boring <br />and tedious']
+  input_file.write_text(''.join(
+      json.dumps({'id': i, 'text': t}) + '\n' for i, t in enumerate(texts)))
+  result = check_ok(run_cli(
+      '--config=configs/tiny.py', f'--workdir={trained_run}', '--mode=predict',
+      f'--input_file={input_file}'))
+  rows = [json.loads(line) for line in result.stdout.splitlines()]
+  # Texts are cleaned as in training.
+  assert [r['text'] for r in rows] == ['superb, lovely and charming',
+                                       'boring and tedious']
+  assert [r['label'] for r in rows] == ['positive', 'negative']
+
+
+# ----------------------------------------------------------------------------
+# Resuming.
+
+
+@pytest.fixture(scope='module')
+def killed_and_resumed_run(tmp_path_factory, sentiment_csv, trained_run):
+  """Run B: SIGKILLed once a checkpoint exists, then run again to the end.
+
+  It starts from run A's tokenizer.json: WordPiece training is not
+  deterministic (see test_input_pipeline), and this test is about resuming.
+  """
+  workdir = tmp_path_factory.mktemp('killed') / 'run'
+  workdir.mkdir()
+  shutil.copy(trained_run / 'tokenizer.json', workdir)
+  log = workdir.parent / 'first_attempt.log'
+  args = train_args(workdir, sentiment_csv)
+  with open(log, 'w') as out:
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'sentiment_jax.main', *args], cwd=REPO,
+        env=cli_env(), stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while (process.poll() is None and not latest_step_dirs(workdir)
+           and time.monotonic() < deadline):
+      time.sleep(0.02)
+    still_running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  assert still_running, f'not killed mid-run:\n{log.read_text()[-3000:]}'
+  killed_at = [p.name for p in latest_step_dirs(workdir)]
+  resumed = check_ok(run_cli(*args))
+  return workdir, killed_at, resumed
+
+
+def test_killed_run_resumes_from_its_checkpoint(killed_and_resumed_run):
+  _, killed_at, resumed = killed_and_resumed_run
+  assert killed_at, 'no checkpoint before the kill'
+  match = re.search(r'resumed from step (\d+)', resumed.stdout)
+  assert match, resumed.stdout[-2000:]
+  assert int(match.group(1)) >= int(killed_at[-1]) > 0
+
+
+def test_killed_and_resumed_run_is_bit_identical(killed_and_resumed_run,
+                                                 trained_run):
+  workdir, _, _ = killed_and_resumed_run
+  assert_same_final_state(workdir, trained_run)
+  assert ([p.name for p in latest_step_dirs(workdir, 'best')] ==
+          [p.name for p in latest_step_dirs(trained_run, 'best')])
+  assert (without_throughput(read_jsonl(workdir / 'metrics.jsonl')) ==
+          without_throughput(read_jsonl(trained_run / 'metrics.jsonl')))
+  ours = json.loads((workdir / 'eval_test.json').read_text())
+  theirs = json.loads((trained_run / 'eval_test.json').read_text())
+  assert ours['metrics'] == theirs['metrics']
+
+
+@pytest.fixture(scope='module')
+def recovered_run(tmp_path_factory, trained_run, sentiment_csv):
+  """A finished run whose newest checkpoint is corrupted, then trained again."""
+  workdir = copy_run(trained_run, tmp_path_factory.mktemp('corrupt') / 'run')
+  corrupt_checkpoint(latest_step_dirs(workdir)[-1])
+  return workdir, run_cli(*train_args(workdir, sentiment_csv))
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(recovered_run,
+                                                             trained_run):
+  workdir, result = recovered_run
+  check_ok(result)
+  previous, corrupted = latest_step_dirs(trained_run)[-2:]
+  assert re.search(rf'checkpoint {corrupted.name} .* unreadable', result.stderr)
+  assert f'resumed from step {previous.name}' in result.stdout
+  assert (without_throughput(read_jsonl(workdir / 'metrics.jsonl')) ==
+          without_throughput(read_jsonl(trained_run / 'metrics.jsonl')))
+
+
+def test_recovery_replaces_the_corrupt_checkpoint(recovered_run, trained_run):
+  # Otherwise the corrupt step is never rewritten (`save` skips steps it
+  # already lists) and every later resume falls back and retrains again.
+  workdir, result = recovered_run
+  check_ok(result)
+  assert_same_final_state(workdir, trained_run)
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path, trained_run,
+                                                 sentiment_csv):
+  workdir = copy_run(trained_run, tmp_path / 'run')
+  metrics_before = (workdir / 'metrics.jsonl').read_bytes()
+  checkpoints_before = sorted(
+      str(p.relative_to(workdir)) for p in (workdir / 'checkpoints').rglob('*'))
+  result = check_ok(run_cli(*train_args(workdir, sentiment_csv)))
+  final_step = latest_step_dirs(trained_run)[-1].name
+  assert f'resumed from step {final_step}' in result.stdout
+  assert (workdir / 'metrics.jsonl').read_bytes() == metrics_before
+  assert sorted(str(p.relative_to(workdir))
+                for p in (workdir / 'checkpoints').rglob('*')) == (
+                    checkpoints_before)
+  assert_same_final_state(workdir, trained_run)
+  ours = json.loads((workdir / 'eval_test.json').read_text())
+  theirs = json.loads((trained_run / 'eval_test.json').read_text())
+  assert ours['metrics'] == theirs['metrics']
+
+
+# ----------------------------------------------------------------------------
+# Bad input: one clear line on stderr, a non-zero exit, no partial artefacts.
+
+ABSL_FLAG_HINT = 'Pass --helpshort or --helpfull to see help on flags.'
+
+
+def message_lines(stderr: str) -> list[str]:
+  """stderr minus the device banner and absl log records such as warnings."""
+  return [line for line in stderr.splitlines()
+          if line.strip() and not line.startswith('JAX ')
+          and not re.match(r'[IWEF]\d{4} ', line)]
+
+
+def bad_input_cases(tmp, trained_run, data_csv) -> dict:
+  """name -> (CLI args, text the message must contain, path that must not
+  exist afterwards or None). Cases run concurrently, so none share a path."""
+  tiny = '--config=configs/tiny.py'
+  (tmp / 'not_python.py').write_text('def get_config(:\n')
+  bad_label_csv = write_csv(tmp / 'labels.csv',
+                            sentiment_rows(30) + [('fine film', 2)])
+  (tmp / 'latin1.txt').write_bytes('caf\xe9 was great\n'.encode('latin-1'))
+  (tmp / 'empty_workdir').mkdir()
+  (tmp / 'a_file').write_text('')
+  no_best = copy_run(trained_run, tmp / 'unreadable')
+  for step_dir in latest_step_dirs(no_best, 'best'):
+    corrupt_checkpoint(step_dir)
+  def fresh(name):
+    return tmp / f'{name}_workdir'
+
+  def train(name, *extra):
+    return train_args(fresh(name), data_csv, *extra)
+
+  return {
+      'missing_config': (
+          ['--config=configs/no_such_config.py',
+           f'--workdir={fresh("missing_config")}'],
+          'no_such_config.py', fresh('missing_config')),
+      'config_not_python': (
+          [f'--config={tmp / "not_python.py"}',
+           f'--workdir={fresh("config_not_python")}'],
+          'not_python.py', fresh('config_not_python')),
+      'unknown_override': (
+          train('unknown_override', '--config.model.nonexistent=1'),
+          'nonexistent', fresh('unknown_override')),
+      'ill_typed_override': (
+          train('ill_typed_override', '--config.model.num_layers=abc'),
+          'num_layers', fresh('ill_typed_override')),
+      'out_of_range_override': (
+          train('out_of_range_override', '--config.model.num_heads=3'),
+          'num_heads', fresh('out_of_range_override')),
+      'mode_typo': (train('mode_typo', '--mode=trian'), 'mode',
+                    fresh('mode_typo')),
+      'eval_missing_workdir': (
+          [tiny, f'--workdir={fresh("eval_missing")}', '--mode=eval'],
+          'eval_missing_workdir', fresh('eval_missing')),
+      'eval_empty_workdir': (
+          [tiny, f'--workdir={tmp / "empty_workdir"}', '--mode=eval'],
+          'empty_workdir', None),
+      'eval_unknown_split': (
+          [tiny, f'--workdir={trained_run}', '--mode=eval',
+           '--eval_split=rotten_tomatoes'], 'rotten_tomatoes', None),
+      'eval_unreadable_checkpoints': (
+          [tiny, f'--workdir={no_best}', '--mode=eval'], 'checkpoint', None),
+      'predict_empty_text': (
+          [tiny, f'--workdir={trained_run}', '--mode=predict', '--text='],
+          'empty', None),
+      'predict_nothing': (
+          [tiny, f'--workdir={trained_run}', '--mode=predict'], '--text',
+          None),
+      'predict_non_utf8_file': (
+          [tiny, f'--workdir={trained_run}', '--mode=predict',
+           f'--input_file={tmp / "latin1.txt"}'], 'latin1.txt', None),
+      'csv_bad_label': (
+          train_args(tmp / 'bad_label_run', bad_label_csv),
+          'labels.csv:32:', None),
+      'workdir_under_a_file': (
+          train_args(tmp / 'a_file' / 'run', data_csv), 'a_file', None),
+      'incompatible_workdir': (
+          train_args(trained_run, data_csv, '--config.model.num_layers=2'),
+          'num_layers', None),
+  }
+
+
+@pytest.fixture(scope='module')
+def bad_input_results(tmp_path_factory, trained_run, sentiment_csv):
+  """Runs every case once, a few at a time: each is mostly start-up."""
+  tmp = tmp_path_factory.mktemp('bad_input')
+  cases = bad_input_cases(tmp, trained_run, sentiment_csv)
+  config_before = (trained_run / 'config.json').read_bytes()
+  with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+    futures = {name: pool.submit(run_cli, *args)
+               for name, (args, _, _) in cases.items()}
+    results = {name: future.result() for name, future in futures.items()}
+  assert (trained_run / 'config.json').read_bytes() == config_before
+  return cases, results
+
+
+BAD_INPUT_NAMES = (
+    'missing_config', 'config_not_python', 'unknown_override',
+    'ill_typed_override', 'out_of_range_override', 'mode_typo',
+    'eval_missing_workdir', 'eval_empty_workdir', 'eval_unknown_split',
+    'eval_unreadable_checkpoints', 'predict_empty_text', 'predict_nothing',
+    'predict_non_utf8_file', 'csv_bad_label', 'workdir_under_a_file',
+    'incompatible_workdir')
+
+
+def test_bad_input_case_list_is_complete(bad_input_results):
+  cases, _ = bad_input_results
+  assert sorted(cases) == sorted(BAD_INPUT_NAMES)
+
+
+@pytest.mark.parametrize('name', BAD_INPUT_NAMES)
+def test_bad_input_fails_with_one_clear_line(bad_input_results, name):
+  cases, results = bad_input_results
+  _, expected, must_not_exist = cases[name]
+  result = results[name]
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+  lines = message_lines(result.stderr)
+  assert lines, result.stderr[-3000:]
+  if lines[0].startswith('FATAL Flags parsing error:'):
+    # absl's own format for a flag it cannot parse, with its help hint.
+    assert lines[1:] in ([], [ABSL_FLAG_HINT]), lines
+  else:
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
+  assert expected in lines[0], lines[0]
+  if must_not_exist is not None:
+    assert not must_not_exist.exists(), f'{must_not_exist} was created'

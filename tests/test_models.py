@@ -1,0 +1,119 @@
+"""The encoder: output shapes, padding invariance and the sown attention maps."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sentiment_jax import models
+
+VOCAB, MAX_LEN, BATCH, SEQ = 50, 24, 3, 10
+
+
+def make_config(**overrides) -> models.TransformerConfig:
+  kwargs = dict(vocab_size=VOCAB, max_len=MAX_LEN, num_layers=2, num_heads=2,
+                embed_dim=16, mlp_dim=32, deterministic=True)
+  return models.TransformerConfig(**{**kwargs, **overrides})
+
+
+def ragged_tokens() -> np.ndarray:
+  """`[BATCH, SEQ]` ids in [1, VOCAB) with rows of different real lengths."""
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(1, VOCAB, (BATCH, SEQ)).astype(np.int32)
+  for row, length in zip(tokens, (SEQ, 6, 3)):
+    row[length:] = models.PAD_ID
+  return tokens
+
+
+def init(config, tokens):
+  model = models.Classifier(config)
+  return model, model.init(jax.random.PRNGKey(0), tokens)
+
+
+def attention_maps(model, variables, tokens) -> list[np.ndarray]:
+  _, state = model.apply(variables, tokens, mutable=['intermediates'])
+  encoder = state['intermediates']['encoder']
+  return [np.asarray(encoder[f'layer_{i}']['attention']['attention_weights'][0])
+          for i in range(model.config.num_layers)]
+
+
+def test_init_with_output_shapes():
+  tokens = ragged_tokens()
+  config = make_config()
+  logits, variables = models.Classifier(config).init_with_output(
+      jax.random.PRNGKey(0), tokens)
+  assert logits.shape == (BATCH, 2)
+  assert logits.dtype == jnp.float32
+  encoder = variables['params']['encoder']
+  assert encoder['token_embed']['embedding'].shape == (VOCAB, 16)
+  assert encoder['position_embed'].shape == (MAX_LEN, 16)
+  assert {f'layer_{i}' for i in range(2)} <= set(encoder)
+
+
+def test_longer_than_max_len_is_refused():
+  model, variables = init(make_config(), ragged_tokens())
+  with pytest.raises(ValueError, match='max_len'):
+    model.apply(variables, np.ones((1, MAX_LEN + 1), np.int32))
+
+
+@pytest.mark.parametrize('pooling', ['mean', 'cls'])
+def test_extra_padding_does_not_change_logits(pooling):
+  tokens = ragged_tokens()
+  model, variables = init(make_config(pooling=pooling), tokens)
+  padded = np.pad(tokens, ((0, 0), (0, 8)), constant_values=models.PAD_ID)
+  np.testing.assert_allclose(model.apply(variables, padded),
+                             model.apply(variables, tokens),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_attention_is_sown_for_every_layer_as_distributions():
+  tokens = ragged_tokens()
+  config = make_config(num_layers=3)
+  model, variables = init(config, tokens)
+  maps = attention_maps(model, variables, tokens)
+  assert len(maps) == 3
+  for weights in maps:
+    assert weights.shape == (BATCH, config.num_heads, SEQ, SEQ)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_padded_keys_get_exactly_zero_attention():
+  tokens = ragged_tokens()
+  model, variables = init(make_config(num_layers=3), tokens)
+  is_pad_key = (tokens == models.PAD_ID)[:, None, None, :]
+  for weights in attention_maps(model, variables, tokens):
+    assert np.all(weights[np.broadcast_to(is_pad_key, weights.shape)] == 0.0)
+    # Real keys keep positive mass: the mask hides padding, nothing else.
+    assert np.all(weights[np.broadcast_to(~is_pad_key, weights.shape)] > 0.0)
+
+
+def test_bfloat16_compute_gives_finite_float32_logits():
+  tokens = ragged_tokens()
+  model, variables = init(make_config(dtype=jnp.bfloat16), tokens)
+  # Parameters stay float32 whatever the compute dtype.
+  assert all(p.dtype == jnp.float32
+             for p in jax.tree_util.tree_leaves(variables['params']))
+  logits = model.apply(variables, tokens)
+  assert logits.dtype == jnp.float32
+  assert np.all(np.isfinite(logits))
+  reference = models.Classifier(make_config()).apply(variables, tokens)
+  np.testing.assert_allclose(logits, reference, atol=0.1)
+
+
+def test_dropout_is_active_in_training_and_off_in_eval():
+  tokens = ragged_tokens()
+  config = make_config(dropout_rate=0.5, deterministic=False)
+  model, variables = init(config, tokens)
+  apply = lambda seed: model.apply(
+      variables, tokens, rngs={'dropout': jax.random.PRNGKey(seed)})
+  assert not np.allclose(apply(1), apply(2))
+  eval_model = models.Classifier(config.replace(deterministic=True))
+  np.testing.assert_array_equal(eval_model.apply(variables, tokens),
+                                eval_model.apply(variables, tokens))
+
+
+def test_count_params_separates_embeddings():
+  _, variables = init(make_config(), ragged_tokens())
+  total, non_embedding = models.count_params(variables['params'])
+  assert total == sum(x.size for x in jax.tree_util.tree_leaves(variables))
+  assert total - non_embedding == VOCAB * 16 + MAX_LEN * 16
