@@ -31,7 +31,7 @@ from sentiment_jax.models import PAD_ID
 
 SPLIT_SEED = 42  # Fixed so every run and every source splits identically.
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]')  # [PAD] must get id PAD_ID == 0.
-_TAG = re.compile(r'<[^>]{0,40}>')  # <br />, <i>, ...: short HTML tags only.
+_TAG = re.compile(r'</?[a-zA-Z][^<>]{0,40}>')  # <br />, <i>, </a>: tags only.
 
 
 class DataError(ValueError):
@@ -128,7 +128,9 @@ def _read_data_source(source: Sequence[dict]) -> Split:
   """Materialises a TFDS data source of {'text': bytes, 'label': int}."""
   texts, labels = [], []
   for example in source:
-    texts.append(clean_text(example['text'].decode('utf-8')))
+    text = example['text']  # bytes from array_record; str from some mocks.
+    texts.append(clean_text(text.decode('utf-8') if isinstance(text, bytes)
+                            else text))
     labels.append(int(example['label']))
   return Split(texts, np.asarray(labels, np.int32))
 
@@ -153,8 +155,10 @@ def _load_tfds_imdb(data_dir: str | None, validation_size: int
   take = lambda idx: Split([train.texts[i] for i in idx], train.labels[idx])
   # Drop test texts that also occur in train, so no text is in two splits.
   seen = set(train.texts)
-  test = dedupe(*zip(*[(t, l) for t, l in zip(test.texts, test.labels)
-                        if t not in seen]))
+  keep = [i for i, text in enumerate(test.texts) if text not in seen]
+  if not keep:
+    raise DataError('imdb_reviews: every test review also occurs in train')
+  test = dedupe([test.texts[i] for i in keep], test.labels[keep])
   return {'train': take(rest), 'validation': take(validation), 'test': test}
 
 
@@ -187,12 +191,23 @@ def read_labelled_file(path: str, kind: str) -> Split:
           raise DataError(f'{path}:{line_num}: empty text')
         texts.append(clean_text(text))
         labels.append(int(label))
-  except UnicodeDecodeError as e:
-    raise DataError(f'{path}: not valid UTF-8 (byte {e.start}); re-save the '
-                    'file as UTF-8') from None
+  except UnicodeDecodeError:
+    raise DataError(f'{path}:{first_non_utf8_line(path)}: not valid UTF-8; '
+                    're-save the file as UTF-8') from None
   if not texts:
     raise DataError(f'{path}: no rows')
   return Split(texts, np.asarray(labels, np.int32))
+
+
+def first_non_utf8_line(path: str | os.PathLike) -> int:
+  """1-based number of the first line of `path` that is not valid UTF-8."""
+  with open(path, 'rb') as f:
+    for number, line in enumerate(f, start=1):
+      try:
+        line.decode('utf-8')
+      except UnicodeDecodeError:
+        return number
+  return number
 
 
 def _json_line(path: str, line_num: int, line: str) -> dict:
@@ -250,6 +265,12 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int
       vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
       show_progress=False)
   tok.train_from_iterator(texts, trainer=trainer)
+  # The trainer learns the same pieces every time but numbers them in hash-map
+  # order (huggingface/tokenizers#1794), so renumber them canonically: special
+  # tokens first, then the pieces sorted. This makes runs reproducible.
+  pieces = sorted(set(tok.get_vocab()) - set(SPECIAL_TOKENS))
+  vocab = {piece: i for i, piece in enumerate(list(SPECIAL_TOKENS) + pieces)}
+  tok.model = tokenizers.models.WordPiece(vocab=vocab, unk_token='[UNK]')
   assert tok.token_to_id('[PAD]') == PAD_ID
   return tok
 

@@ -62,6 +62,12 @@ def run(argv) -> None:
     # Orbax and TFDS log every file operation at INFO; -v 0 brings them back.
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
+  try:
+    config.to_dict()  # A config file that failed to load raises on first use.
+  except OSError:
+    sys.exit(f'error: --config={flags.FLAGS["config"].config_filename} could '
+             'not be loaded (no such file?); pass a config file such as '
+             'configs/base.py')
   workdir_path = _WORKDIR.value or default_workdir()
   print(f'JAX {jax.__version__}, process {jax.process_index() + 1}/'
         f'{jax.process_count()}, devices: {jax.devices()}', file=sys.stderr)
@@ -94,8 +100,23 @@ def run(argv) -> None:
     sys.exit('interrupted; run the same command again to resume')
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, with config-file errors as one line instead of a traceback.
+
+  A config file with a syntax error, or an override naming an unknown field,
+  raises while the flags are parsed, before `run` could catch it.
+  """
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (OSError, SyntaxError, AttributeError, KeyError, TypeError,
+          ValueError) as e:
+    first_line = (str(e).splitlines() or [type(e).__name__])[0]
+    sys.exit(f'error: --config: {type(e).__name__}: {first_line}; check the '
+             'config file and the --config.* overrides')
+
+
 def main() -> None:
-  app.run(run)
+  app.run(run, flags_parser=parse_flags)
 
 
 if __name__ == '__main__':

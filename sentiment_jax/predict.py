@@ -13,7 +13,7 @@ from pathlib import Path
 import ml_collections
 
 from sentiment_jax import attention, inference, workdir as workdir_lib
-from sentiment_jax.input_pipeline import clean_text
+from sentiment_jax.input_pipeline import clean_text, first_non_utf8_line
 
 InputError = inference.InputError
 
@@ -25,9 +25,9 @@ def read_input_file(path: str) -> list[str]:
     raise InputError(f'--input_file={path}: no such file')
   try:
     lines = file.read_text(encoding='utf-8').splitlines()
-  except UnicodeDecodeError as e:
-    raise InputError(f'--input_file={path}: not valid UTF-8 (byte {e.start}); '
-                     're-save the file as UTF-8') from None
+  except UnicodeDecodeError:
+    raise InputError(f'--input_file={path}:{first_non_utf8_line(path)}: not '
+                     'valid UTF-8; re-save the file as UTF-8') from None
   numbered = [(n, line) for n, line in enumerate(lines, start=1)
               if line.strip()]
   if not numbered:

@@ -199,9 +199,12 @@ def restore(manager: ocp.CheckpointManager, target: Any
           meta=ocp.args.JsonRestore()))
       return restored['state'], restored['meta']
     except Exception as e:  # Orbax raises many types for damaged files.
-      logging.warning('checkpoint %d in %s is unreadable (%s: %s); falling '
-                      'back to the previous one', step, manager.directory,
-                      type(e).__name__, str(e).splitlines()[0][:200])
+      logging.warning('checkpoint %d in %s is unreadable (%s: %s); deleting '
+                      'it and falling back to the previous one', step,
+                      manager.directory, type(e).__name__,
+                      (str(e).splitlines() or [''])[0][:200])
+      # Deleted so that training can save this step again once it gets here.
+      manager.delete(step)
   if steps:
     raise WorkdirError(f'no readable checkpoint in {manager.directory}; '
                        'delete it and train again')

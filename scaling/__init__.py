@@ -1,0 +1,1 @@
+"""Scaling-law fits (and, later, the sweep) for the sentiment models."""

@@ -1,0 +1,305 @@
+"""Runs a scaling sweep: one training run per point, results to results.jsonl.
+
+  python -m scaling.sweep --config=configs/scaling.py [--workdir=runs/scaling] \
+      [--config.data.source=csv:PATH ...]
+
+The config file defines the sweep as `get_sweep()`: a list of dicts of
+`--config.*` overrides, one per point (big_vision's `get_hyper` style). Each
+point trains through `python -m sentiment_jax.main` in a subprocess, in
+`<workdir>/<point name>`, with the sweep's own `--config.*` flags and then the
+point's overrides. After each point one JSON line is appended to
+`<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and more).
+
+Rerunning the same command skips the points already in results.jsonl; an
+interrupted point resumes from its checkpoint, as the trainer always does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import importlib.util
+import json
+from pathlib import Path
+import subprocess
+import sys
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+import ml_collections
+from ml_collections import config_flags
+
+# Names distinct from scaling/fit.py's flags, so both can share a process.
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file with get_config() and get_sweep().',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', 'runs/scaling', 'Sweep directory: results.jsonl and one '
+    'sub-directory per point.')
+flags.mark_flag_as_required('config')
+
+RESULTS = 'results.jsonl'
+LOG = 'train.log'  # Each point's trainer output, in its sub-directory.
+
+
+class SweepError(RuntimeError):
+  """The sweep cannot run as asked; the message says what to change."""
+
+
+def load_sweep(config_filename: str) -> list[dict[str, Any]]:
+  """Calls get_sweep([variant]) of a `path.py[:variant]` config file."""
+  path, _, variant = config_filename.partition(':')
+  spec = importlib.util.spec_from_file_location('sweep_config', path)
+  if spec is None:
+    raise SweepError(f'{path} is not a Python file')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not callable(getattr(module, 'get_sweep', None)):
+    raise SweepError(f'{path} defines no get_sweep(); add one that returns a '
+                     'list of override dicts, e.g. [{"model.embed_dim": 64}]')
+  points = list(module.get_sweep(variant) if variant else module.get_sweep())
+  if not points:
+    raise SweepError(f'{path}: get_sweep() returned no points')
+  return points
+
+
+def point_name(overrides: dict[str, Any]) -> str:
+  """`embed_dim=64,train_fraction=0.5`: the last part of each key, in order."""
+  return ','.join(f'{key.rsplit(".", 1)[-1]}={value}'
+                  for key, value in overrides.items())
+
+
+def check_points(points: Sequence[Any], config: ml_collections.ConfigDict,
+                 fixed: dict[str, Any]) -> None:
+  """Raises SweepError unless every point overrides existing scalar fields.
+
+  `fixed` are the command line's `--config.*` overrides, which a point must
+  not also set (the point would silently win).
+  """
+  names = set()
+  for number, point in enumerate(points, start=1):
+    if not isinstance(point, dict) or not point:
+      raise SweepError(f'sweep point {number} is {point!r}, not a non-empty '
+                       'dict of overrides')
+    for key, value in point.items():
+      if key in fixed:
+        raise SweepError(f'--config.{key} is swept (point {number}); drop it '
+                         'from the command line')
+      if not isinstance(value, (bool, int, float, str)):
+        raise SweepError(f'sweep point {number}: {key}={value!r} is not a '
+                         'number, string or bool')
+      try:
+        _set(config.copy_and_resolve_references(), key, value)
+      except (AttributeError, KeyError, TypeError) as e:
+        raise SweepError(f'sweep point {number}: cannot set {key}={value!r} '
+                         f'in the config ({e})') from None
+    name = point_name(point)
+    if name in names:
+      raise SweepError(f'sweep point {number} repeats {name}')
+    names.add(name)
+
+
+def _set(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+  *parents, field = dotted.split('.')
+  for parent in parents:
+    config = getattr(config, parent)
+  if field not in config:
+    raise KeyError(f'no field {dotted!r}')
+  setattr(config, field, value)
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+  if not path.exists():
+    return []
+  records = []
+  for number, line in enumerate(path.read_text().splitlines(), start=1):
+    if line.strip():
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        raise SweepError(f'{path}:{number}: not valid JSON ({e.msg}); fix or '
+                         'delete that line to rerun its point') from None
+  return records
+
+
+def train_flops(n_params: float, tokens: float, num_layers: int,
+                embed_dim: int, mean_seq: float) -> float:
+  """Training FLOPs: 6ND for the weights plus attention over the sequence.
+
+  Per token and layer, the scores QK^T and the weighted sum of V each take
+  seq·d multiply-adds (2·seq·d FLOPs) forward, and the backward pass twice the
+  forward (Kaplan et al. 2020, table 1): 6·layers·2·seq·d. `mean_seq` is the
+  mean tokens per example, which undercounts long reviews' share (their tokens
+  attend over more) and ignores padding.
+  """
+  return 6.0 * tokens * (n_params + num_layers * 2 * mean_seq * embed_dim)
+
+
+def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
+                config: dict, wall_time_s: float, resumed: bool
+                ) -> dict[str, Any]:
+  """One results.jsonl line from a point's summary.json and config.json.
+
+  `wall_time_s` is this invocation's: a resumed point's leaves out the part
+  trained before the interruption, and `resumed` says so.
+  """
+  epochs = summary['step'] / summary['steps_per_epoch']
+  tokens = summary['train_tokens']
+  mean_seq = tokens / (epochs * summary['train_examples'])
+  model = config['model']
+  return {
+      'name': point_name(point),
+      'overrides': point,
+      'config_overrides': fixed,
+      'n_params': summary['num_params_non_embedding'],
+      'n_params_total': summary['num_params'],
+      'tokens': tokens,
+      'examples': summary['train_examples'],
+      'steps': summary['step'],
+      'mean_tokens_per_example': mean_seq,
+      'flops': train_flops(summary['num_params_non_embedding'], tokens,
+                           model['num_layers'], model['embed_dim'], mean_seq),
+      'final_val_loss': summary['final_val_loss'],
+      'final_val_accuracy': summary['final_val_accuracy'],
+      'best_val_loss': summary['best_val_loss'],
+      'best_val_accuracy': summary['best_val_accuracy'],
+      'wall_time_s': wall_time_s,
+      'resumed': resumed,
+      'device': summary['device'],
+  }
+
+
+def relative_cost(config: ml_collections.ConfigDict, point: dict) -> float:
+  """`train_flops` / 6, from the config alone (for the ETA).
+
+  data.max_len stands in for the mean sequence length, unknown before training.
+  """
+  config = config.copy_and_resolve_references()
+  for key, value in point.items():
+    _set(config, key, value)
+  m, d = config.model, config.data
+  per_token = m.num_layers * (4 * m.embed_dim**2 + 2 * m.embed_dim * m.mlp_dim
+                              + 2 * d.max_len * m.embed_dim)
+  return d.train_fraction * config.train.num_epochs * per_token
+
+
+def eta_seconds(done: list[tuple[float, float]], remaining: list[float]
+                ) -> float:
+  """Time left, from (cost, seconds) of the points run so far.
+
+  Fits seconds = overhead + rate·cost by least squares (data, tokenizer and
+  compilation take a fixed ~25 s per point however small), falling back to
+  time proportional to cost until two points of different cost have run.
+  """
+  costs = [c for c, _ in done]
+  seconds = [s for _, s in done]
+  rate = sum(seconds) / sum(costs)
+  overhead = 0.0
+  if len(set(costs)) > 1:
+    mean_c, mean_s = sum(costs) / len(costs), sum(seconds) / len(seconds)
+    covariance = sum((c - mean_c) * (s - mean_s) for c, s in done)
+    variance = sum((c - mean_c)**2 for c in costs)
+    rate = max(covariance / variance, 0.0)
+    overhead = max(mean_s - rate * mean_c, 0.0)
+  return sum(overhead + rate * cost for cost in remaining)
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(round(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}h{minutes:02d}m' if hours else f'{minutes}m{seconds:02d}s'
+
+
+def _flag_value(value: Any) -> str:
+  return repr(value) if isinstance(value, float) else str(value)
+
+
+def train_point(config_filename: str, fixed: dict[str, Any],
+                point: dict[str, Any], point_dir: Path) -> float:
+  """Trains one point through the main CLI; returns its wall time (seconds)."""
+  command = [sys.executable, '-m', 'sentiment_jax.main',
+             f'--config={config_filename}', f'--workdir={point_dir}']
+  command += [f'--config.{key}={_flag_value(value)}'
+              for key, value in {**fixed, **point}.items()]
+  point_dir.mkdir(parents=True, exist_ok=True)
+  # A summary left by an earlier invocation must not pass for this one's.
+  (point_dir / 'summary.json').unlink(missing_ok=True)
+  started = time.perf_counter()
+  with open(point_dir / LOG, 'a') as log:
+    log.write(f'$ {" ".join(command)}\n')
+    log.flush()
+    returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+  if returncode:
+    lines = (point_dir / LOG).read_text(errors='replace').strip().splitlines()
+    raise SweepError(f'{point_dir.name} failed (exit status {returncode}): '
+                     f'{lines[-1] if lines else ""}; full log in '
+                     f'{point_dir / LOG}')
+  return time.perf_counter() - started
+
+
+def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
+              fixed: dict[str, Any], points: list[dict[str, Any]],
+              workdir: Path) -> None:
+  """Trains the points not yet in results.jsonl, appending each when done."""
+  check_points(points, config, fixed)
+  workdir.mkdir(parents=True, exist_ok=True)
+  results = workdir / RESULTS
+  recorded = {r.get('name'): r for r in read_results(results)}
+  for name in (point_name(p) for p in points):
+    if name in recorded and recorded[name].get('config_overrides') != fixed:
+      raise SweepError(
+          f'{results} has {name} trained with --config overrides '
+          f'{recorded[name].get("config_overrides")}, not {fixed}; use '
+          'another --workdir')
+  pending = [point_name(p) for p in points if point_name(p) not in recorded]
+  print(f'sweep of {len(points)} points in {workdir}: {len(pending)} to train, '
+        f'{len(points) - len(pending)} already in {RESULTS}', flush=True)
+  costs = {point_name(p): relative_cost(config, p) for p in points}
+  done: list[tuple[float, float]] = []
+  sweep_start = time.perf_counter()
+  for number, point in enumerate(points, start=1):
+    name = point_name(point)
+    prefix = f'run {number} of {len(points)}'
+    if name in recorded:
+      print(f'{prefix}: {name} already in {RESULTS}, skipped', flush=True)
+      continue
+    point_dir = workdir / name
+    resumed = (point_dir / 'checkpoints').is_dir()
+    print(f'{prefix}: {name}{" (resuming)" if resumed else ""}; log in '
+          f'{point_dir / LOG}', flush=True)
+    seconds = train_point(config_filename, fixed, point, point_dir)
+    record = make_record(
+        point, fixed, json.loads((point_dir / 'summary.json').read_text()),
+        json.loads((point_dir / 'config.json').read_text()), seconds, resumed)
+    with open(results, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    done.append((costs[name], seconds))
+    pending.remove(name)
+    eta = eta_seconds(done, [costs[n] for n in pending])
+    print(f'{prefix}: {name} done in {_duration(seconds)}: '
+          f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
+          f'{record["final_val_loss"]:.4f}, accuracy '
+          f'{record["final_val_accuracy"]:.4f} | sweep '
+          f'{_duration(time.perf_counter() - sweep_start)} so far, '
+          f'{len(pending)} to go, ETA {_duration(eta)}', flush=True)
+  print(f'sweep done: {len(points)} points in {results}', flush=True)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config_filename = config_flags.get_config_filename(flags.FLAGS['config'])
+  fixed = dict(config_flags.get_override_values(flags.FLAGS['config']))
+  workdir = Path(_WORKDIR.value)
+  try:
+    points = load_sweep(config_filename)
+    run_sweep(config_filename, _CONFIG.value, fixed, points, workdir)
+  except (SweepError, OSError) as e:
+    sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    sys.exit('interrupted; run the same command again to resume')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,153 @@
+"""The scaling sweep end to end: trains each point, records it, skips it after.
+
+Every test runs `python -m scaling.sweep` in a subprocess on the tiny variant
+of configs/scaling.py (two one-layer models of a few steps each) and the
+learnable synthetic CSV of conftest.py.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO, check_ok, cli_env, copy_run, read_jsonl
+from scaling import fit
+
+# Fields of each results.jsonl line; scaling.fit needs the first ten.
+FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
+          'best_val_loss', 'best_val_accuracy', 'overrides', 'wall_time_s',
+          'device', 'name', 'config_overrides', 'examples', 'steps',
+          'mean_tokens_per_example', 'final_val_accuracy', 'resumed')
+TINY_POINTS = ('num_layers=1,embed_dim=16,mlp_dim=64,train_fraction=1.0',
+               'num_layers=1,embed_dim=32,mlp_dim=128,train_fraction=1.0')
+
+
+def run_sweep(*args: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, '-m', 'scaling.sweep', *args],
+                        cwd=REPO, env=cli_env(), capture_output=True,
+                        text=True, timeout=300)
+
+
+def sweep_args(workdir, data_csv,
+               config: str = 'configs/scaling.py:tiny') -> list[str]:
+  # The same command-line overrides every time: a sweep refuses to mix runs
+  # trained with different ones.
+  return [f'--config={config}', f'--workdir={workdir}',
+          f'--config.data.source=csv:{data_csv}',
+          f'--config.data.tfds_data_dir={data_csv.parent / "tfds"}']
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str):
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+  for part in parts:
+    assert part in lines[0]
+
+
+@pytest.fixture(scope='module')
+def swept(tmp_path_factory, sentiment_csv):
+  """(workdir, stdout) of the tiny sweep. Read-only: copy it to change it."""
+  workdir = tmp_path_factory.mktemp('sweep') / 'sweep'
+  result = check_ok(run_sweep(*sweep_args(workdir, sentiment_csv)))
+  return workdir, result.stdout
+
+
+def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
+  workdir, stdout = swept
+  records = read_jsonl(workdir / 'results.jsonl')
+  assert [r['name'] for r in records] == list(TINY_POINTS)
+  for record in records:
+    assert set(FIELDS) <= record.keys()
+    assert record['overrides']['model.embed_dim'] in (16, 32)
+    assert record['config_overrides']['data.source'] == f'csv:{sentiment_csv}'
+    assert record['n_params'] < record['n_params_total']
+    # One epoch of the 320 training rows, in 20 steps of 16.
+    assert (record['examples'], record['steps']) == (320, 20)
+    assert record['tokens'] == pytest.approx(
+        record['examples'] * record['mean_tokens_per_example'])
+    assert record['flops'] > 6 * record['n_params'] * record['tokens']
+    assert record['best_val_loss'] <= record['final_val_loss']
+    assert not record['resumed']
+    assert (workdir / record['name'] / 'train.log').is_file()
+  assert records[0]['n_params'] < records[1]['n_params']
+  assert 'run 1 of 2' in stdout and 'run 2 of 2' in stdout
+  assert 'ETA' in stdout
+  # The fit reads the results as written.
+  runs = fit.load_results(str(workdir / 'results.jsonl'))
+  assert list(runs.n_params) == [r['n_params'] for r in records]
+
+
+def test_rerun_skips_finished_points(swept, sentiment_csv):
+  workdir, _ = swept
+  before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
+  result = check_ok(run_sweep(*sweep_args(workdir, sentiment_csv)))
+  assert result.stdout.count('skipped') == 2
+  after = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
+  assert after == before  # Nothing retrained, results.jsonl untouched.
+
+
+def test_unrecorded_point_resumes_from_its_checkpoint(swept, sentiment_csv,
+                                                      tmp_path):
+  workdir = copy_run(swept[0], tmp_path / 'sweep')
+  results = workdir / 'results.jsonl'
+  first, last = read_jsonl(results)
+  # As if the sweep was killed after training the last point but before
+  # recording it.
+  results.write_text(json.dumps(first) + '\n')
+  result = check_ok(run_sweep(*sweep_args(workdir, sentiment_csv)))
+  assert f'{last["name"]} (resuming)' in result.stdout
+  again = read_jsonl(results)[1]
+  assert again['resumed']
+  for field in ('steps', 'tokens', 'n_params', 'final_val_loss',
+                'best_val_accuracy'):
+    assert again[field] == last[field], field
+
+
+def test_config_without_sweep_is_an_error(tmp_path, sentiment_csv):
+  result = run_sweep(*sweep_args(tmp_path / 'sweep', sentiment_csv,
+                                 config='configs/tiny.py'))
+  assert_one_line_error(result, 'configs/tiny.py', 'get_sweep')
+  assert not (tmp_path / 'sweep').exists()
+
+
+def write_config(tmp_path, points: str):
+  path = tmp_path / 'bad_sweep.py'
+  path.write_text(textwrap.dedent(f'''\
+      from configs import scaling
+
+      def get_config():
+        return scaling.get_config('tiny')
+
+      def get_sweep():
+        return {points}
+      '''))
+  return path
+
+
+@pytest.mark.parametrize('points, message', [
+    ('[]', 'no points'),
+    ("[{'model.embed_dims': 8}]", 'model.embed_dims'),
+    ("[{'data.source': 'csv:x'}]", '--config.data.source is swept'),
+    ("[{'model.embed_dim': 8}, {'model.embed_dim': 8}]", 'repeats'),
+])
+def test_bad_sweep_is_an_error(tmp_path, sentiment_csv, points, message):
+  config = write_config(tmp_path, points)
+  result = run_sweep(*sweep_args(tmp_path / 'sweep', sentiment_csv,
+                                 config=str(config)))
+  assert_one_line_error(result, message)
+  assert not (tmp_path / 'sweep' / 'results.jsonl').exists()
+
+
+def test_failing_point_stops_the_sweep(tmp_path, sentiment_csv):
+  config = write_config(
+      tmp_path, "[{'data.train_fraction': 2.0}, {'data.train_fraction': 1.0}]")
+  workdir = tmp_path / 'sweep'
+  result = run_sweep(*sweep_args(workdir, sentiment_csv,
+                                 config=str(config)))
+  assert_one_line_error(result, 'train_fraction=2.0 failed',
+                        'must be in (0, 1]', 'train.log')
+  assert not (workdir / 'results.jsonl').exists()
+  assert not (workdir / 'train_fraction=1.0').exists()
