@@ -185,23 +185,21 @@ def relative_cost(config: ml_collections.ConfigDict, point: dict) -> float:
 
 
 def eta_seconds(done: list[tuple[float, float]], remaining: list[float]
-                ) -> float:
-  """Time left, from (cost, seconds) of the points run so far.
+                ) -> float | None:
+  """Time left, from (cost, seconds) of the points run so far; None if unknown.
 
-  Fits seconds = overhead + rate·cost by least squares (data, tokenizer and
-  compilation take a fixed ~25 s per point however small), falling back to
-  time proportional to cost until two points of different cost have run.
+  Fits seconds = overhead + rate·cost by least squares: data, tokenizer and
+  compilation take a fixed ~25 s per point however small, so time is far from
+  proportional to cost. The fit needs two points of different cost.
   """
   costs = [c for c, _ in done]
-  seconds = [s for _, s in done]
-  rate = sum(seconds) / sum(costs)
-  overhead = 0.0
-  if len(set(costs)) > 1:
-    mean_c, mean_s = sum(costs) / len(costs), sum(seconds) / len(seconds)
-    covariance = sum((c - mean_c) * (s - mean_s) for c, s in done)
-    variance = sum((c - mean_c)**2 for c in costs)
-    rate = max(covariance / variance, 0.0)
-    overhead = max(mean_s - rate * mean_c, 0.0)
+  if len(set(costs)) < 2:
+    return None
+  mean_c, mean_s = sum(costs) / len(costs), sum(s for _, s in done) / len(done)
+  covariance = sum((c - mean_c) * (s - mean_s) for c, s in done)
+  variance = sum((c - mean_c)**2 for c in costs)
+  rate = max(covariance / variance, 0.0)
+  overhead = max(mean_s - rate * mean_c, 0.0)
   return sum(overhead + rate * cost for cost in remaining)
 
 
@@ -277,12 +275,13 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     done.append((costs[name], seconds))
     pending.remove(name)
     eta = eta_seconds(done, [costs[n] for n in pending])
+    eta_text = 'after two runs' if eta is None else _duration(eta)
     print(f'{prefix}: {name} done in {_duration(seconds)}: '
           f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
           f'{record["final_val_loss"]:.4f}, accuracy '
           f'{record["final_val_accuracy"]:.4f} | sweep '
           f'{_duration(time.perf_counter() - sweep_start)} so far, '
-          f'{len(pending)} to go, ETA {_duration(eta)}', flush=True)
+          f'{len(pending)} to go, ETA {eta_text}', flush=True)
   print(f'sweep done: {len(points)} points in {results}', flush=True)
 
 

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from conftest import REPO, check_ok, cli_env, copy_run, read_jsonl
-from scaling import fit
+from scaling import fit, sweep
 
 # Fields of each results.jsonl line; scaling.fit needs the first ten.
 FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
@@ -104,6 +104,19 @@ def test_unrecorded_point_resumes_from_its_checkpoint(swept, sentiment_csv,
   for field in ('steps', 'tokens', 'n_params', 'final_val_loss',
                 'best_val_accuracy'):
     assert again[field] == last[field], field
+
+
+def test_eta_fits_a_fixed_overhead_plus_time_per_cost():
+  # 20 s of overhead plus 10 s per unit of cost.
+  assert sweep.eta_seconds([(1.0, 30.0), (3.0, 50.0)], [5.0, 0.0]) == (
+      pytest.approx(70.0 + 20.0))
+  assert sweep.eta_seconds([(1.0, 30.0), (1.0, 31.0)], [5.0]) is None
+
+
+def test_flops_add_attention_to_6nd():
+  # 6·N·D plus 6·layers·2·seq·d per token.
+  assert sweep.train_flops(1000, 10, num_layers=2, embed_dim=8,
+                           mean_seq=4) == 6 * 10 * (1000 + 2 * 2 * 4 * 8)
 
 
 def test_config_without_sweep_is_an_error(tmp_path, sentiment_csv):
