@@ -612,14 +612,18 @@ def _chinchilla_section(chinchilla: LawResult | None) -> list[str]:
 
 
 SMALL_SCALE = """\
-These exponents describe this sweep, not language models at large. IMDB has
-25,000 labelled training reviews (Maas et al. 2011), fewer after the validation
-split, so a larger D here means more epochs over the same reviews, not new
-data. Muennighoff et al. (2023, "Scaling Data-Constrained Language Models") find
-repeated tokens worth nearly as much as fresh ones for about 4 epochs and
-rapidly less after that. The fitted D term therefore flattens early, which the
-law can only express as a smaller β or a larger E: E here is the loss floor of
-this finite data set, above the task's irreducible loss. The sweep spans
+These exponents describe this sweep, not language models at large. Each run
+trains one epoch, so D counts distinct reviews seen once; varying D means
+training on a nested fraction of IMDB's train split (what is left after our
+validation and test hold-outs). D cannot grow past that split without repeating
+reviews, and Muennighoff et al. (2023, "Scaling Data-Constrained Language
+Models") find repeated tokens worth nearly as much as fresh ones for about 4
+epochs and rapidly less after that, so extrapolating the D term beyond one
+epoch of this data overstates what more training buys. At the small end the
+runs take few optimizer steps at a learning rate tuned for the full split, so
+they are partly optimisation-limited rather than data-limited. That steepens
+the fitted D term (a large β) and blurs the N term, and E is the loss floor of
+this finite task, above its irreducible loss. The sweep spans
 {n_decades:.1f} decades of N and {d_decades:.1f} of D, so α and β are loosely
 pinned, as their intervals show, and compute-optimal allocations far beyond the
 sweep inherit that spread. The loss is a two-class cross-entropy rather than a
