@@ -18,7 +18,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from sentiment_jax import models, train
@@ -127,6 +127,7 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
 
 def main(argv) -> None:
   del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every restore at INFO.
   config = _CONFIG.value
   seq_lens = [int(s) for s in _SEQ_LENS.value or [config.data.max_len]]
   result = benchmark(config, _WORKDIR.value, seq_lens, _REPEATS.value)

@@ -151,6 +151,10 @@ def predict_logits(parallel: Parallel, params: Any,
                    pad_multiple: int, max_len: int,
                    progress: str | None = None) -> np.ndarray:
   """Logits `[n, classes]` for every encoded text, in input order."""
+  # Few texts (predict) get a small batch, not one padded with filler rows;
+  # it stays a multiple of the device count for the data sharding.
+  devices = jax.device_count()
+  batch_size = min(batch_size, -(-len(encoded.ids) // devices) * devices)
   logits = np.zeros((len(encoded.ids), 2), np.float32)
   labels = np.zeros(len(encoded.ids), np.int32)
   batches = input_pipeline.eval_batches(encoded, labels, batch_size=batch_size,
