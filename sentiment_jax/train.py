@@ -266,7 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   best = workdir_lib.checkpoint_manager(workdir, 'best', 1)
   progress = {'best_val_accuracy': -1.0, 'best_val_loss': float('inf'),
               'last_val': {}, 'evals_since_best': 0, 'stopped_early': False}
-  restored = workdir_lib.restore(latest, state)
+  restored = workdir_lib.restore(latest, state, delete_unreadable=True)
   if restored is not None:
     state, saved_progress = restored
     progress.update(saved_progress)

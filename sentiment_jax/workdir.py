@@ -130,8 +130,10 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
 
 
 def prepare(config: ml_collections.ConfigDict, workdir: Path) -> None:
-  """Creates `workdir` (checking it is writable) and saves the config."""
-  check_compatible(config, workdir)
+  """Creates `workdir` (checking it is writable) and saves the config.
+
+  Call `check_compatible` first: this overwrites the saved config.
+  """
   try:
     workdir.mkdir(parents=True, exist_ok=True)
     probe = workdir / '.write_test'
@@ -182,13 +184,15 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any,
       state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
 
-def restore(manager: ocp.CheckpointManager, target: Any
-            ) -> tuple[Any, dict] | None:
+def restore(manager: ocp.CheckpointManager, target: Any,
+            delete_unreadable: bool = False) -> tuple[Any, dict] | None:
   """Restores the newest readable checkpoint into the structure of `target`.
 
   A corrupt or partial checkpoint is skipped with a warning, falling back to
-  the one before. Returns None when there is none; raises WorkdirError when
-  checkpoints exist but none can be read.
+  the one before. Training passes `delete_unreadable=True` so that it can save
+  that step again; eval and predict never delete anything. Returns None when
+  there is none; raises WorkdirError when checkpoints exist but none can be
+  read.
   """
   steps = sorted(manager.all_steps(), reverse=True)
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
@@ -199,12 +203,12 @@ def restore(manager: ocp.CheckpointManager, target: Any
           meta=ocp.args.JsonRestore()))
       return restored['state'], restored['meta']
     except Exception as e:  # Orbax raises many types for damaged files.
-      logging.warning('checkpoint %d in %s is unreadable (%s: %s); deleting '
-                      'it and falling back to the previous one', step,
-                      manager.directory, type(e).__name__,
-                      (str(e).splitlines() or [''])[0][:200])
-      # Deleted so that training can save this step again once it gets here.
-      manager.delete(step)
+      logging.warning('checkpoint %d in %s is unreadable (%s: %s); %sfalling '
+                      'back to the previous one', step, manager.directory,
+                      type(e).__name__, (str(e).splitlines() or [''])[0][:200],
+                      'deleting it and ' if delete_unreadable else '')
+      if delete_unreadable:
+        manager.delete(step)
   if steps:
     raise WorkdirError(f'no readable checkpoint in {manager.directory}; '
                        'delete it and train again')
