@@ -30,6 +30,8 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
+from sentiment_jax import jsonl, models
+
 # Names distinct from scaling/fit.py's flags, so both can share a process.
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file with get_config() and get_sweep().',
@@ -110,30 +112,27 @@ def _set(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
+  """The records of results.jsonl; none if it does not exist yet."""
   if not path.exists():
     return []
-  records = []
-  for number, line in enumerate(path.read_text().splitlines(), start=1):
-    if line.strip():
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError as e:
-        raise SweepError(f'{path}:{number}: not valid JSON ({e.msg}); fix or '
-                         'delete that line to rerun its point') from None
-  return records
+  return [record for _, record in jsonl.read(path, SweepError)]
 
 
-def train_flops(n_params: float, tokens: float, num_layers: int,
-                embed_dim: int, mean_seq: float) -> float:
-  """Training FLOPs: 6ND for the weights plus attention over the sequence.
+def train_flops(model: dict[str, Any], tokens: float, mean_seq: float
+                ) -> float:
+  """Training FLOPs of `tokens` tokens in examples of `mean_seq` tokens.
 
-  Per token and layer, the scores QK^T and the weighted sum of V each take
-  seq·d multiply-adds (2·seq·d FLOPs) forward, and the backward pass twice the
-  forward (Kaplan et al. 2020, table 1): 6·layers·2·seq·d. `mean_seq` is the
-  mean tokens per example, which undercounts long reviews' share (their tokens
-  attend over more) and ignores padding.
+  `models.forward_flops` per example, times three for the backward pass, at
+  the mean length: that undercounts long reviews' share of attention (their
+  tokens attend over more) and ignores padding.
   """
-  return 6.0 * tokens * (n_params + num_layers * 2 * mean_seq * embed_dim)
+  config = models.TransformerConfig(
+      vocab_size=1, max_len=1, num_layers=model['num_layers'],
+      num_heads=model['num_heads'], embed_dim=model['embed_dim'],
+      mlp_dim=model['mlp_dim'])
+  examples = tokens / mean_seq
+  return (models.TRAIN_FLOPS_PER_FORWARD * examples
+          * models.forward_flops(config, mean_seq))
 
 
 def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
@@ -158,8 +157,9 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
       'examples': summary['train_examples'],
       'steps': summary['step'],
       'mean_tokens_per_example': mean_seq,
-      'flops': train_flops(summary['num_params_non_embedding'], tokens,
-                           model['num_layers'], model['embed_dim'], mean_seq),
+      'model': {key: model[key] for key in (
+          'num_layers', 'num_heads', 'embed_dim', 'mlp_dim')},
+      'flops': train_flops(model, tokens, mean_seq),
       'final_val_loss': summary['final_val_loss'],
       'final_val_accuracy': summary['final_val_accuracy'],
       'best_val_loss': summary['best_val_loss'],
@@ -171,17 +171,17 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
 
 
 def relative_cost(config: ml_collections.ConfigDict, point: dict) -> float:
-  """`train_flops` / 6, from the config alone (for the ETA).
+  """Training FLOPs up to a constant, from the config alone (for the ETA).
 
   data.max_len stands in for the mean sequence length, unknown before training.
   """
   config = config.copy_and_resolve_references()
   for key, value in point.items():
     _set(config, key, value)
-  m, d = config.model, config.data
-  per_token = m.num_layers * (4 * m.embed_dim**2 + 2 * m.embed_dim * m.mlp_dim
-                              + 2 * d.max_len * m.embed_dim)
-  return d.train_fraction * config.train.num_epochs * per_token
+  cost = models.forward_flops(
+      models.TransformerConfig.from_run_config(config, vocab_size=1),
+      config.data.max_len)
+  return config.data.train_fraction * config.train.num_epochs * cost
 
 
 def eta_seconds(done: list[tuple[float, float]], remaining: list[float]

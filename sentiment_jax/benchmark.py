@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sentiment_jax import models, train
+from sentiment_jax import inference, models, sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
                                           'Config file to benchmark.')
@@ -50,18 +50,6 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
   return 2 * size**3 / min(time_call(lambda: matmul(a), repeats))
 
 
-def model_flops_per_example(cfg: models.TransformerConfig, seq: int) -> float:
-  """Forward matmul FLOPs for one `[seq]` example (2 per multiply-add).
-
-  Dense layers: QKV + output (4 d^2) and MLP (2 d m) per token and layer.
-  Attention: scores and weighted values (2 seq d) per token and layer.
-  Embedding lookups, LayerNorm, softmax and GELU are not matmuls: excluded.
-  """
-  d, m = cfg.embed_dim, cfg.mlp_dim
-  per_token = cfg.num_layers * (2 * (4 * d * d + 2 * d * m) + 2 * 2 * seq * d)
-  return seq * per_token + 2 * d * cfg.num_classes
-
-
 def benchmark(config, workdir: str | None, seq_lens: list[int],
               repeats: int) -> dict:
   peak = matmul_peak()
@@ -69,15 +57,16 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
             'num_devices': jax.device_count(),
             'matmul_peak_gflops': peak / 1e9, 'train': [], 'eval': []}
   batch = config.data.batch_size
-  cfg = train.model_config(config, config.data.vocab_size)
+  cfg = models.TransformerConfig.from_run_config(config,
+                                                 config.data.vocab_size)
   model = models.Classifier(cfg)
-  eval_model = models.Classifier(cfg.replace(deterministic=True))
-  parallel = train.Parallel(eval_model)
+  parallel = sharding.DataParallel(
+      models.Classifier(cfg.replace(deterministic=True)))
+  train_step = train.jit_train_step(parallel)
   rng = np.random.default_rng(0)
   for seq in seq_lens:
-    state = jax.device_put(
-        train.create_train_state(jax.random.PRNGKey(0), config, model, 1000),
-        parallel.replicated)
+    state = parallel.replicate(
+        train.create_train_state(jax.random.PRNGKey(0), config, model, 1000))
     tokens = rng.integers(3, cfg.vocab_size, (batch, seq), dtype=np.int32)
     data = parallel.shard({'tokens': tokens,
                            'label': rng.integers(0, 2, batch, np.int32)})
@@ -85,12 +74,13 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
     holder = [state]
 
     def step():
-      holder[0], metrics = parallel.train_step(holder[0], data)
+      holder[0], metrics = train_step(holder[0], data)
       return metrics['loss']
 
     seconds = statistics.median(time_call(step, repeats))
-    flops = 3 * batch * model_flops_per_example(cfg, seq)  # fwd + 2x bwd.
-    xla = parallel.train_step.lower(holder[0], data).compile().cost_analysis()
+    flops = models.TRAIN_FLOPS_PER_FORWARD * batch * models.forward_flops(
+        cfg, seq)
+    xla = train_step.lower(holder[0], data).compile().cost_analysis()
     xla_flops = (xla[0] if isinstance(xla, list) else xla).get('flops', 0.0)
     result['train'].append({
         'batch': batch, 'seq_len': seq, 'step_ms': 1e3 * seconds,
@@ -102,7 +92,7 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
     eval_tokens = parallel.shard({
         'tokens': rng.integers(3, cfg.vocab_size, (eval_batch, seq),
                                dtype=np.int32),
-        'label': np.zeros(eval_batch, np.int32)})
+        'label': np.zeros(eval_batch, np.int32)})['tokens']
     params = holder[0].params
     seconds = statistics.median(time_call(
         lambda: parallel.eval_step(params, eval_tokens), repeats))
@@ -110,7 +100,6 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
                            'batch_ms': 1e3 * seconds,
                            'examples_per_s': eval_batch / seconds})
   if workdir:
-    from sentiment_jax import inference  # pylint: disable=g-import-not-at-top
     predictor = inference.load_predictor(config, workdir)
     text = ('A slow start, but the second half is gripping and the lead '
             'performance is one of the best I have seen this year. ') * 8

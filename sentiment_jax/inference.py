@@ -1,7 +1,9 @@
-"""A trained model loaded from its workdir, ready to score raw texts.
+"""The one way to load a trained run and score text with it: `Predictor`.
 
-Shared by `--mode=eval`, `--mode=predict` and the analysis tools: the workdir's
-tokenizer and best checkpoint reproduce training-time tokenization exactly.
+`load_predictor(config, workdir)` reads the workdir's config.json, tokenizer
+and best checkpoint, so training-time tokenization is reproduced exactly.
+`evaluate`, `predict`, `explain/`, `benchmark`, `analysis/` and `review/` all
+score through it. It never imports `train`.
 """
 
 from __future__ import annotations
@@ -16,41 +18,82 @@ import ml_collections
 import numpy as np
 import tokenizers
 
-from sentiment_jax import input_pipeline, models, train, workdir as workdir_lib
+from sentiment_jax import (input_pipeline, metrics, models, sharding,
+                           workdir as workdir_lib)
 
 
-class InputError(ValueError):
-  """A text or input file given to the model is unusable."""
+@dataclasses.dataclass
+class Scored:
+  """A split scored by a Predictor: texts, labels, and what the model said."""
+
+  name: str
+  data: input_pipeline.Split
+  encoded: input_pipeline.Encoded
+  logits: np.ndarray  # `[n, 2]` float32.
+
+  @property
+  def p_positive(self) -> np.ndarray:
+    return metrics.p_positive(self.logits)
+
+  def metrics(self) -> dict[str, Any]:
+    return metrics.classification_metrics(logits=self.logits,
+                                          labels=self.data.labels)
 
 
 @dataclasses.dataclass
 class Predictor:
   """The best checkpoint of a workdir with its tokenizer."""
 
-  config: ml_collections.ConfigDict
+  config: ml_collections.ConfigDict  # The run's own model and data settings.
   tokenizer: tokenizers.Tokenizer
   model: models.Classifier  # Deterministic (eval) variant.
-  params: Any
+  params: Any  # Replicated over the mesh.
   step: int  # Training step of the checkpoint.
-  parallel: train.Parallel
+  parallel: sharding.DataParallel
 
   def encode(self, texts: Sequence[str]) -> input_pipeline.Encoded:
-    return input_pipeline.encode(self.tokenizer, texts,
-                                 self.config.data.max_len,
-                                 self.config.data.truncation)
+    d = self.config.data
+    return input_pipeline.encode(self.tokenizer, texts, d.max_len,
+                                 d.truncation)
 
   def logits(self, encoded: input_pipeline.Encoded,
              progress: str | None = None) -> np.ndarray:
     """Float32 logits `[n, 2]` in input order."""
     d = self.config.data
-    return train.predict_logits(self.parallel, self.params, encoded,
-                                d.eval_batch_size, d.pad_multiple, d.max_len,
-                                progress)
+    return self.parallel.logits(self.params, encoded,
+                                batch_size=d.eval_batch_size,
+                                pad_multiple=d.pad_multiple, max_len=d.max_len,
+                                progress=progress)
 
+  def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Label, P(positive) and token counts per text (predict's JSON rows)."""
+    encoded = self.encode(texts)
+    logits = self.logits(encoded)
+    return [{'text': text,
+             'label': metrics.LABEL_NAMES[label],
+             'p_positive': round(float(p), 6),
+             'num_tokens': int(used), 'truncated_tokens': int(full - used)}
+            for text, label, p, used, full in zip(
+                texts, metrics.decide(logits), metrics.p_positive(logits),
+                encoded.lengths, encoded.full_lengths)]
 
-def p_positive(logits: np.ndarray) -> np.ndarray:
-  """Softmax probability of the positive class, `[n]`, from `[n, 2]` logits."""
-  return np.asarray(jax.nn.softmax(logits, axis=-1)[:, 1])
+  def splits(self) -> dict[str, input_pipeline.Split]:
+    """The named splits of the run's data source."""
+    return input_pipeline.load_splits(self.config.data)
+
+  def score_split(self, name: str,
+                  splits: dict[str, input_pipeline.Split] | None = None,
+                  progress: bool = True) -> Scored:
+    """Scores split `name` (loading the splits unless given)."""
+    splits = self.splits() if splits is None else splits
+    if name not in splits:
+      raise input_pipeline.DataError(
+          f'split {name!r} is not a split of {self.config.data.source}; '
+          f'choose one of {sorted(splits)}')
+    encoded = self.encode(splits[name].texts)
+    logits = self.logits(encoded, progress=f'score {name}' if progress
+                         else None)
+    return Scored(name, splits[name], encoded, logits)
 
 
 def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
@@ -68,12 +111,16 @@ def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
   config = workdir_lib.load_run_config(config, workdir)
   workdir_lib.validate(config, jax.device_count())
   tokenizer = workdir_lib.load_tokenizer(workdir)
-  model = models.Classifier(
-      train.model_config(config, tokenizer.get_vocab_size()).replace(
-          deterministic=True))
-  target = {'params': jax.eval_shape(
-      lambda: model.init(jax.random.PRNGKey(0), np.zeros(
-          (1, config.data.max_len), np.int32)))['params']}
+  model = models.Classifier(models.TransformerConfig.from_run_config(
+      config, tokenizer.get_vocab_size()).replace(deterministic=True))
+  parallel = sharding.DataParallel(model)
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.PRNGKey(0), np.zeros((1, config.data.max_len), np.int32)))
+  # Restored straight onto the mesh, so every process gets its replica.
+  target = {'params': jax.tree_util.tree_map(
+      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                     sharding=parallel.replicated),
+      shapes['params'])}
   best = workdir_lib.checkpoint_manager(workdir, 'best', 1)
   restored = workdir_lib.restore(best, target)
   if restored is None:
@@ -81,7 +128,5 @@ def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
         f'no checkpoint in {workdir}/checkpoints/best; train first with '
         '--mode=train')
   state, meta = restored
-  parallel = train.Parallel(model)
-  params = jax.device_put(state['params'], parallel.replicated)
-  return Predictor(config, tokenizer, model, params, int(meta['step']),
-                   parallel)
+  return Predictor(config, tokenizer, model, state['params'],
+                   int(meta['step']), parallel)

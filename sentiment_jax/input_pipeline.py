@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import html
-import json
+import io
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -27,15 +27,13 @@ import tensorflow_datasets as tfds
 import tokenizers
 from sklearn.model_selection import train_test_split
 
+from sentiment_jax import jsonl
+from sentiment_jax.errors import DataError
 from sentiment_jax.models import PAD_ID
 
 SPLIT_SEED = 42  # Fixed so every run and every source splits identically.
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]')  # [PAD] must get id PAD_ID == 0.
 _TAG = re.compile(r'</?[a-zA-Z][^<>]{0,40}>')  # <br />, <i>, </a>: tags only.
-
-
-class DataError(ValueError):
-  """A data source is missing or malformed; the message says where and why."""
 
 
 @dataclasses.dataclass
@@ -169,55 +167,27 @@ def read_labelled_file(path: str, kind: str) -> Split:
   """
   if not os.path.isfile(path):
     raise DataError(f'{path}: no such file; check data.source={kind}:PATH')
+  if kind == 'csv':
+    reader = csv.DictReader(io.StringIO(jsonl.read_text(path, DataError)))
+    if not reader.fieldnames or not {'text', 'label'} <= set(reader.fieldnames):
+      raise DataError(f'{path}: the CSV header must have `text` and `label` '
+                      f'columns, found {reader.fieldnames}')
+    rows = ((reader.line_num, row) for row in reader)
+  else:
+    rows = jsonl.read(path, DataError)
   texts, labels = [], []
-  try:
-    with open(path, newline='', encoding='utf-8') as f:
-      if kind == 'csv':
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {'text', 'label'} <= set(
-            reader.fieldnames):
-          raise DataError(f'{path}: the CSV header must have `text` and '
-                          f'`label` columns, found {reader.fieldnames}')
-        rows = ((reader.line_num, r) for r in reader)
-      else:
-        rows = ((n, _json_line(path, n, line)) for n, line in
-                enumerate(f, start=1) if line.strip())
-      for line_num, row in rows:
-        text, label = row.get('text'), str(row.get('label', '')).strip()
-        if label not in ('0', '1'):
-          raise DataError(f'{path}:{line_num}: label must be 0 or 1, got '
-                          f'{row.get("label")!r}')
-        if not isinstance(text, str) or not clean_text(text):
-          raise DataError(f'{path}:{line_num}: empty text')
-        texts.append(clean_text(text))
-        labels.append(int(label))
-  except UnicodeDecodeError:
-    raise DataError(f'{path}:{first_non_utf8_line(path)}: not valid UTF-8; '
-                    're-save the file as UTF-8') from None
+  for line_num, row in rows:
+    text, label = row.get('text'), str(row.get('label', '')).strip()
+    if label not in ('0', '1'):
+      raise DataError(f'{path}:{line_num}: label must be 0 or 1, got '
+                      f'{row.get("label")!r}')
+    if not isinstance(text, str) or not clean_text(text):
+      raise DataError(f'{path}:{line_num}: empty text')
+    texts.append(clean_text(text))
+    labels.append(int(label))
   if not texts:
     raise DataError(f'{path}: no rows')
   return Split(texts, np.asarray(labels, np.int32))
-
-
-def first_non_utf8_line(path: str | os.PathLike) -> int:
-  """1-based number of the first line of `path` that is not valid UTF-8."""
-  with open(path, 'rb') as f:
-    for number, line in enumerate(f, start=1):
-      try:
-        line.decode('utf-8')
-      except UnicodeDecodeError:
-        return number
-  return number
-
-
-def _json_line(path: str, line_num: int, line: str) -> dict:
-  try:
-    row = json.loads(line)
-  except json.JSONDecodeError as e:
-    raise DataError(f'{path}:{line_num}: invalid JSON ({e.msg})') from None
-  if not isinstance(row, dict):
-    raise DataError(f'{path}:{line_num}: expected a JSON object')
-  return row
 
 
 def load_splits(data_config) -> dict[str, Split]:

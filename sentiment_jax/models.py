@@ -39,6 +39,18 @@ class TransformerConfig:
   def replace(self, **kwargs) -> 'TransformerConfig':
     return dataclasses.replace(self, **kwargs)
 
+  @classmethod
+  def from_run_config(cls, config: Any, vocab_size: int) -> 'TransformerConfig':
+    """From a run config's `model` and `data.max_len` (a ConfigDict)."""
+    m = config.model
+    return cls(vocab_size=vocab_size, max_len=config.data.max_len,
+               num_layers=m.num_layers, num_heads=m.num_heads,
+               embed_dim=m.embed_dim, mlp_dim=m.mlp_dim,
+               dropout_rate=m.dropout_rate,
+               attention_dropout_rate=m.attention_dropout_rate,
+               pooling=m.pooling, activation=m.activation,
+               dtype=jnp.dtype(m.dtype))
+
 
 class SelfAttention(nn.Module):
   """Multi-head self-attention with one fused QKV projection.
@@ -150,6 +162,26 @@ class Classifier(nn.Module):
       raise ValueError(f"pooling must be 'mean' or 'cls', got {cfg.pooling!r}")
     logits = nn.Dense(cfg.num_classes, dtype=cfg.dtype, name='head')(pooled)
     return logits.astype(jnp.float32)
+
+
+# A train step costs the forward pass plus a backward pass of twice its FLOPs
+# (gradients w.r.t. activations and w.r.t. weights; Kaplan et al. 2020).
+TRAIN_FLOPS_PER_FORWARD = 3
+
+
+def forward_flops(config: TransformerConfig, seq_len: float) -> float:
+  """Matmul FLOPs of one forward pass over one `[seq_len]` example.
+
+  The project's one FLOP formula (benchmark MFU, sweep compute, scaling fit).
+  Two FLOPs per multiply-add. Per token and layer: the QKV and output
+  projections (4 d^2 multiply-adds), the MLP (2 d m), and attention's scores
+  and weighted values (2 seq d). Plus the head on the pooled state (d classes).
+  Embedding lookups, LayerNorm, softmax and the activation are not matmuls and
+  are left out.
+  """
+  d, m = config.embed_dim, config.mlp_dim
+  per_token = config.num_layers * 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)
+  return seq_len * per_token + 2 * d * config.num_classes
 
 
 def count_params(params: Any) -> tuple[int, int]:

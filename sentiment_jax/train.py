@@ -4,7 +4,12 @@
 latest checkpoint in `workdir`; a run killed at any point and restarted ends
 bit-identical (on CPU) to an uninterrupted one, because the data order is a
 pure function of (seed, epoch, step) and every checkpoint holds the params,
-optimizer state, step, RNG, and early-stopping state.
+optimizer state, step, RNG, and early-stopping state. A resume whose config
+or data would change the trajectory is refused (`workdir.TRAJECTORY_FIELDS`).
+
+Multi-process: every process runs this same function on the same global
+batches; only process 0 writes run files (config, tokenizer, metrics,
+TensorBoard, plots, summary), and all of them write the Orbax checkpoints.
 """
 
 from __future__ import annotations
@@ -17,19 +22,17 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import ml_collections
 import numpy as np
 import optax
 import tensorboardX
 import tqdm
 from flax.training import train_state
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.experimental import multihost_utils
 
-from sentiment_jax import input_pipeline, models, workdir as workdir_lib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from sentiment_jax import (input_pipeline, jsonl, metrics, models, plots,
+                           sharding, workdir as workdir_lib)
+from sentiment_jax.errors import NonFiniteLossError
 
 
 # Dropout masks come from the 'rbg' generator (XLA's RngBitGenerator): on CPU
@@ -41,22 +44,6 @@ class TrainState(train_state.TrainState):
   """Flax TrainState plus the dropout root key data (`[4]` uint32, 'rbg')."""
 
   rng: jax.Array
-
-
-class NonFiniteLossError(RuntimeError):
-  """The loss became NaN or inf."""
-
-
-def model_config(config: ml_collections.ConfigDict, vocab_size: int
-                 ) -> models.TransformerConfig:
-  """Builds the model hyper-parameters from the run config and the vocab."""
-  m = config.model
-  return models.TransformerConfig(
-      vocab_size=vocab_size, max_len=config.data.max_len,
-      num_layers=m.num_layers, num_heads=m.num_heads, embed_dim=m.embed_dim,
-      mlp_dim=m.mlp_dim, dropout_rate=m.dropout_rate,
-      attention_dropout_rate=m.attention_dropout_rate, pooling=m.pooling,
-      activation=m.activation, dtype=jnp.dtype(m.dtype))
 
 
 def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict,
@@ -101,123 +88,72 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]
   (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
   new_state = state.apply_gradients(grads=grads)
-  metrics = {
+  return new_state, {
       'loss': loss,
-      'accuracy': (logits.argmax(-1) == batch['label']).mean(),
+      'accuracy': (metrics.decide(logits) == batch['label']).mean(),
       'grad_norm': optax.tree.norm(grads),
       'param_norm': optax.tree.norm(new_state.params),
   }
-  return new_state, metrics
 
 
-class Parallel:
-  """A 1-D data-parallel mesh over all devices and the jitted steps on it.
-
-  Params are replicated, batches are split along 'data'. Multi-host: after
-  `jax.distributed.initialize()`, every host builds the same global batch (the
-  order is deterministic) and contributes its contiguous slice.
-  """
-
-  def __init__(self, eval_model: nn.Module):
-    """`eval_model` is the deterministic model `eval_step` applies."""
-    self.mesh = Mesh(np.asarray(jax.devices()), ('data',))
-    self.replicated = NamedSharding(self.mesh, P())
-    self.data = NamedSharding(self.mesh, P('data'))
-    self.train_step = jax.jit(
-        train_step, in_shardings=(self.replicated, self.data),
-        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
-
-    def eval_step(params: Any, batch: dict[str, jax.Array]) -> jax.Array:
-      """Float32 logits `[batch, classes]` for `{'tokens': [batch, seq]}`."""
-      return eval_model.apply({'params': params}, batch['tokens'])
-
-    self.eval_step = jax.jit(eval_step,
-                             in_shardings=(self.replicated, self.data),
-                             out_shardings=self.replicated)
-
-  def shard(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    out = {}
-    for key in ('tokens', 'label'):
-      value = batch[key]
-      per_host = len(value) // jax.process_count()
-      local = value[jax.process_index() * per_host:][:per_host]
-      out[key] = jax.make_array_from_process_local_data(
-          self.data, local, value.shape)
-    return out
-
-
-def predict_logits(parallel: Parallel, params: Any,
-                   encoded: input_pipeline.Encoded, batch_size: int,
-                   pad_multiple: int, max_len: int,
-                   progress: str | None = None) -> np.ndarray:
-  """Logits `[n, classes]` for every encoded text, in input order."""
-  # Few texts (predict) get a small batch, not one padded with filler rows;
-  # it stays a multiple of the device count for the data sharding.
-  devices = jax.device_count()
-  batch_size = min(batch_size, -(-len(encoded.ids) // devices) * devices)
-  logits = np.zeros((len(encoded.ids), 2), np.float32)
-  labels = np.zeros(len(encoded.ids), np.int32)
-  batches = input_pipeline.eval_batches(encoded, labels, batch_size=batch_size,
-                                        pad_multiple=pad_multiple,
-                                        max_len=max_len)
-  total = -(-len(encoded.ids) // batch_size)
-  for batch in tqdm.tqdm(batches, total=total, desc=progress, leave=False,
-                         disable=progress is None):
-    out = np.asarray(parallel.eval_step(params, parallel.shard(batch)))
-    real = batch['weight'] > 0
-    logits[batch['index'][real]] = out[real]
-  return logits
-
-
-def validation_metrics(logits: np.ndarray, labels: np.ndarray
-                       ) -> dict[str, float]:
-  loss = float(np.asarray(cross_entropy(jnp.asarray(logits),
-                                        jnp.asarray(labels))).mean())
-  return {'loss': loss, 'accuracy': float((logits.argmax(-1) == labels).mean())}
+def jit_train_step(parallel: sharding.DataParallel):
+  """`train_step` jitted on the mesh: state replicated (and donated), batch split."""
+  return jax.jit(train_step,
+                 in_shardings=(parallel.replicated, parallel.data),
+                 out_shardings=(parallel.replicated, parallel.replicated),
+                 donate_argnums=0)
 
 
 class MetricsLog:
-  """Scalars to TensorBoard (tensorboardX) and one JSON line per record."""
+  """Scalars to TensorBoard (tensorboardX) and one JSON line per record.
+
+  Only the writer process (`workdir.is_writer`) writes; elsewhere a no-op.
+  """
 
   def __init__(self, workdir: Path, resume_step: int):
     self.path = workdir / 'metrics.jsonl'
-    # Drop records past the restored step: the resumed run rewrites them.
+    self.enabled = workdir_lib.is_writer()
+    if not self.enabled:
+      return
+    # Drop records past the restored step: the resumed run rewrites them. A
+    # torn last line (a kill mid-write) is dropped with them.
     if self.path.exists():
-      kept = [line for line in self.path.read_text().splitlines()
-              if line and json.loads(line)['step'] <= resume_step]
-      workdir_lib.write_atomic(self.path, ''.join(l + '\n' for l in kept))
+      kept = [json.dumps(r) + '\n' for _, r in jsonl.read(
+          self.path, workdir_lib.WorkdirError, torn_tail_ok=True)
+              if r['step'] <= resume_step]
+      workdir_lib.write_atomic(self.path, ''.join(kept))
     self.file = open(self.path, 'a')
     self.writer = tensorboardX.SummaryWriter(str(workdir / 'tensorboard'))
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.enabled:
+      return
     for name, value in scalars.items():
       self.writer.add_scalar(name, value, step)
     self.file.write(json.dumps({'step': step, **scalars}) + '\n')
     self.file.flush()
 
+  def records(self) -> list[dict]:
+    return [r for _, r in jsonl.read(self.path, workdir_lib.WorkdirError)]
+
   def close(self) -> None:
-    self.writer.close()
-    self.file.close()
+    if self.enabled:
+      self.writer.close()
+      self.file.close()
 
 
-def plot_curves(metrics_path: Path, out_path: Path) -> None:
-  """Saves loss and accuracy curves (train and validation) as a PNG."""
-  records = [json.loads(l) for l in metrics_path.read_text().splitlines() if l]
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-  for ax, metric in zip(axes, ('loss', 'accuracy')):
-    for split in ('train', 'val'):
-      points = [(r['step'], r[f'{split}/{metric}']) for r in records
-                if f'{split}/{metric}' in r]
-      if points:
-        ax.plot(*zip(*points), marker='o' if split == 'val' else None,
-                label=split)
-    ax.set_xlabel('step')
-    ax.set_title(metric)
-    ax.grid(alpha=0.3)
-    ax.legend()
-  fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
-  plt.close(fig)
+def load_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
+                   texts: list[str]):
+  """The workdir's tokenizer; process 0 trains and saves it on a first run."""
+  path = workdir_lib.tokenizer_path(workdir)
+  if workdir_lib.is_writer() and not path.exists():
+    tokenizer = input_pipeline.train_tokenizer(texts, config.data.vocab_size)
+    workdir_lib.write_atomic(path, tokenizer.to_str())
+  if jax.process_count() > 1:
+    # The trainer's tie-breaking is not deterministic across processes, so
+    # the others read process 0's file instead of training their own.
+    multihost_utils.sync_global_devices('tokenizer written')
+  return input_pipeline.load_tokenizer(path)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
@@ -225,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   """Trains (resuming if possible), evaluating and checkpointing on the way."""
   workdir = Path(workdir)
   start_time = time.time()
+  writer = workdir_lib.is_writer()
   workdir_lib.validate(config, jax.device_count())
   workdir_lib.check_compatible(config, workdir)
   d, t = config.data, config.train
@@ -232,34 +169,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   splits = input_pipeline.load_splits(d)
   workdir_lib.prepare(config, workdir)
   splits['train'] = input_pipeline.subsample(splits['train'], d.train_fraction)
-  tok_path = workdir_lib.tokenizer_path(workdir)
-  if tok_path.exists():
-    tokenizer = input_pipeline.load_tokenizer(tok_path)
-  else:
-    tokenizer = input_pipeline.train_tokenizer(splits['train'].texts,
-                                               d.vocab_size)
-    workdir_lib.write_atomic(tok_path, tokenizer.to_str())
-  train_data = input_pipeline.encode(tokenizer, splits['train'].texts,
-                                     d.max_len, d.truncation)
-  val_data = input_pipeline.encode(tokenizer, splits['validation'].texts,
-                                   d.max_len, d.truncation)
-  tqdm.tqdm.write(f'train: {len(train_data.ids)} reviews, '
-                  f'{train_data.num_truncated} truncated to {d.max_len} tokens; '
-                  f'validation: {len(val_data.ids)}')
+  tokenizer = load_tokenizer(config, workdir, splits['train'].texts)
+  train_data, val_data = (
+      input_pipeline.encode(tokenizer, splits[name].texts, d.max_len,
+                            d.truncation) for name in ('train', 'validation'))
+  say = tqdm.tqdm.write if writer else lambda message: None
+  say(f'train: {len(train_data.ids)} reviews, {train_data.num_truncated} '
+      f'truncated to {d.max_len} tokens; validation: {len(val_data.ids)}')
 
   steps_per_epoch = input_pipeline.num_train_batches(len(train_data.ids),
                                                      d.batch_size)
   if steps_per_epoch == 0:
     raise workdir_lib.ConfigError(f'data.batch_size={d.batch_size} exceeds the '
-                     f'{len(train_data.ids)} training examples')
+                                  f'{len(train_data.ids)} training examples')
   total_steps = t.num_epochs * steps_per_epoch
   eval_every = t.eval_every_steps or steps_per_epoch
-  model = models.Classifier(model_config(config, tokenizer.get_vocab_size()))
-  eval_model = models.Classifier(model.config.replace(deterministic=True))
-  state = create_train_state(jax.random.PRNGKey(t.seed), config, model,
-                             total_steps)
-  parallel = Parallel(eval_model)
-  state = jax.device_put(state, parallel.replicated)
+  trajectory = workdir_lib.trajectory(config, steps_per_epoch, total_steps)
+  model = models.Classifier(models.TransformerConfig.from_run_config(
+      config, tokenizer.get_vocab_size()))
+  parallel = sharding.DataParallel(
+      models.Classifier(model.config.replace(deterministic=True)))
+  step_fn = jit_train_step(parallel)
+  state = parallel.replicate(create_train_state(
+      jax.random.PRNGKey(t.seed), config, model, total_steps))
 
   latest = workdir_lib.checkpoint_manager(workdir, 'latest',
                                           t.keep_checkpoints)
@@ -269,16 +201,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   restored = workdir_lib.restore(latest, state, delete_unreadable=True)
   if restored is not None:
     state, saved_progress = restored
+    workdir_lib.check_trajectory(saved_progress.pop('trajectory', {}),
+                                 trajectory, workdir)
     progress.update(saved_progress)
-    state = jax.device_put(state, parallel.replicated)
-    tqdm.tqdm.write(f'resumed from step {int(state.step)} in {workdir}')
+    say(f'resumed from step {int(state.step)} in {workdir}')
   step = int(state.step)
   log = MetricsLog(workdir, step)
 
+  def save_latest(step: int) -> None:
+    workdir_lib.save(latest, step, state,
+                     {**progress, 'trajectory': trajectory})
+
   def evaluate_and_checkpoint(step: int) -> None:
-    logits = predict_logits(parallel, state.params, val_data,
-                            d.eval_batch_size, d.pad_multiple, d.max_len)
-    val = validation_metrics(logits, splits['validation'].labels)
+    logits = parallel.logits(state.params, val_data,
+                             batch_size=d.eval_batch_size,
+                             pad_multiple=d.pad_multiple, max_len=d.max_len)
+    scores = metrics.classification_metrics(
+        logits=logits, labels=splits['validation'].labels)
+    val = {'loss': scores['log_loss'], 'accuracy': scores['accuracy']}
     improved = val['accuracy'] > progress['best_val_accuracy']
     if improved:
       progress.update(best_val_accuracy=val['accuracy'], evals_since_best=0)
@@ -291,12 +231,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     if t.patience and progress['evals_since_best'] >= t.patience:
       progress['stopped_early'] = True
     log.write(step, {f'val/{k}': v for k, v in val.items()})
-    tqdm.tqdm.write(f'step {step}: val loss {val["loss"]:.4f} accuracy '
-                    f'{val["accuracy"]:.4f}{" (best)" if improved else ""}')
-    workdir_lib.save(latest, step, state, progress)
+    say(f'step {step}: val loss {val["loss"]:.4f} accuracy '
+        f'{val["accuracy"]:.4f}{" (best)" if improved else ""}')
+    save_latest(step)
 
   bar = tqdm.tqdm(total=total_steps, initial=step, desc='train', unit='step',
-                  dynamic_ncols=True)
+                  dynamic_ncols=True, disable=not writer)
   pending: list[tuple[int, dict]] = []
   window = {'examples': 0, 'tokens': 0, 'time': time.perf_counter()}
   try:
@@ -307,9 +247,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
           seed=t.seed, epoch=epoch, pad_multiple=d.pad_multiple,
           max_len=d.max_len, chunk_batches=d.sort_chunk_batches, start=index)
       for batch in batches:
-        state, metrics = parallel.train_step(state, parallel.shard(batch))
+        state, step_metrics = step_fn(state, parallel.shard(batch))
         step += 1
-        pending.append((step, metrics))
+        pending.append((step, step_metrics))
         window['examples'] += len(batch['label'])
         window['tokens'] += int((batch['tokens'] != models.PAD_ID).sum())
         bar.update()
@@ -319,11 +259,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
           evaluate_and_checkpoint(step)
           window['time'] = time.perf_counter()  # Throughput excludes eval.
           if progress['stopped_early']:
-            tqdm.tqdm.write(f'early stop at step {step}: no validation '
-                            f'improvement in {t.patience} evaluations')
+            say(f'early stop at step {step}: no validation improvement in '
+                f'{t.patience} evaluations')
             break
         elif step % t.checkpoint_every_steps == 0:
-          workdir_lib.save(latest, step, state, progress)
+          save_latest(step)
     if pending:
       _flush_train_metrics(pending, window, log, bar)
   finally:
@@ -331,8 +271,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     log.close()
     latest.wait_until_finished()
     best.wait_until_finished()
-  plot_curves(log.path, workdir / 'curves.png')
   seconds = time.time() - start_time
+  if writer:
+    plots.training_curves(log.records(), workdir / 'curves.png')
+    write_summary(workdir, state, step, steps_per_epoch, train_data, progress,
+                  seconds)
+  say(f'training took {seconds:.1f} s')
+  return state
+
+
+def write_summary(workdir: Path, state: TrainState, step: int,
+                  steps_per_epoch: int, train_data: input_pipeline.Encoded,
+                  progress: dict, seconds: float) -> None:
+  """summary.json: what the run trained on and reached (the sweep reads it)."""
   total_params, non_embedding = models.count_params(state.params)
   summary = {
       'step': step, 'steps_per_epoch': steps_per_epoch,
@@ -348,11 +299,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       'stopped_early': progress['stopped_early'],
       'wall_seconds_this_invocation': seconds,
       'device': f'{jax.devices()[0].device_kind} x{jax.device_count()}',
+      'num_processes': jax.process_count(),
   }
   workdir_lib.write_atomic(workdir / 'summary.json',
                            json.dumps(summary, indent=2))
-  tqdm.tqdm.write(f'training took {seconds:.1f} s')
-  return state
 
 
 def _flush_train_metrics(pending: list[tuple[int, dict]], window: dict,

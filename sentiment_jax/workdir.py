@@ -20,19 +20,21 @@ import orbax.checkpoint as ocp
 import tokenizers
 
 from sentiment_jax import input_pipeline
+from sentiment_jax.errors import ConfigError, WorkdirError
 
 # Fields that fix the shapes of the params or the tokenization: a workdir run
 # with other values cannot be resumed or evaluated with this config.
 _IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len',
                     'data.truncation')
-
-
-class WorkdirError(RuntimeError):
-  """The workdir cannot be used as asked; the message says how to fix it."""
-
-
-class ConfigError(ValueError):
-  """A config value is out of range; the message names the field."""
+# Fields that fix the trajectory: the batches, their order, the schedule, the
+# optimizer, and which checkpoint is best. Resuming with another value would
+# silently train a different run, so it is refused like an identity field.
+TRAJECTORY_FIELDS = (
+    'data.train_fraction', 'data.validation_size', 'data.batch_size',
+    'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
+    'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
+    'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
+    'train.patience')
 
 
 _CHOICES = {'data.truncation': ('head', 'head_tail'),
@@ -85,7 +87,11 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
 
 
 def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
-  """Raises WorkdirError if `workdir` holds a run with another model/tokenizer."""
+  """Raises WorkdirError if `workdir` holds a run this config would change.
+
+  Compares the identity and trajectory fields with the saved config.json. A
+  field the saved run predates (absent there) is not compared.
+  """
   path = workdir / 'config.json'
   if not path.exists():
     return
@@ -95,14 +101,37 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
     raise WorkdirError(f'{path} is corrupt; delete {workdir} or use another '
                        '--workdir') from None
   current = json.loads(config.to_json())
-  for field in _IDENTITY_FIELDS:
+  for field in _IDENTITY_FIELDS + TRAJECTORY_FIELDS:
     old = _flatten(_get(saved, field), field)
     new = _flatten(_get(current, field), field)
-    for key in sorted(old.keys() | new.keys()):
-      if old.get(key) != new.get(key):
+    for key in sorted(old.keys() & new.keys()):
+      if old[key] != new[key]:
         raise WorkdirError(
-            f'{workdir} holds a run with {key}={old.get(key)!r} but this '
-            f'config has {new.get(key)!r}; use another --workdir or delete it')
+            f'{workdir} holds a run with {key}={old[key]!r} but this config '
+            f'has {new[key]!r}; resuming would change that run, so pass a new '
+            '--workdir (or drop the override)')
+
+
+def check_trajectory(saved: dict, current: dict, workdir: Path) -> None:
+  """Refuses a checkpoint whose recorded trajectory differs from this run's.
+
+  `saved` is the `trajectory` dict of the checkpoint's metadata: the step
+  counts (which also change when the data changes) and TRAJECTORY_FIELDS.
+  """
+  for key in sorted(saved.keys() & current.keys()):
+    if saved[key] != current[key]:
+      raise WorkdirError(
+          f'the checkpoint in {workdir} was trained with {key}={saved[key]!r} '
+          f'but this run has {current[key]!r}; resuming would change that run, '
+          'so pass a new --workdir')
+
+
+def trajectory(config: ml_collections.ConfigDict, steps_per_epoch: int,
+               total_steps: int) -> dict[str, Any]:
+  """What fixes a run's trajectory, as recorded in each checkpoint."""
+  flat = _flatten(json.loads(config.to_json()), '')
+  return {'steps_per_epoch': steps_per_epoch, 'total_steps': total_steps,
+          **{field: flat['.' + field] for field in TRAJECTORY_FIELDS}}
 
 
 def load_run_config(config: ml_collections.ConfigDict, workdir: Path
@@ -129,20 +158,36 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
   return merged
 
 
+def is_writer() -> bool:
+  """Whether this process writes run files: only process 0 does.
+
+  Orbax checkpoints are the exception; every process takes part in them.
+  """
+  return jax.process_index() == 0
+
+
+def make_writable_dir(directory: Path) -> None:
+  """Creates `directory` and checks a file can be written there (OSError)."""
+  directory.mkdir(parents=True, exist_ok=True)
+  probe = directory / f'.write_test.{os.getpid()}'
+  probe.write_text('')
+  probe.unlink()
+
+
 def prepare(config: ml_collections.ConfigDict, workdir: Path) -> None:
   """Creates `workdir` (checking it is writable) and saves the config.
 
-  Call `check_compatible` first: this overwrites the saved config.
+  Call `check_compatible` first: with it, the config saved here never differs
+  from an earlier one in a field that changes the run.
   """
   try:
-    workdir.mkdir(parents=True, exist_ok=True)
-    probe = workdir / '.write_test'
-    probe.write_text('')
-    probe.unlink()
+    make_writable_dir(workdir)
   except OSError as e:
-    raise WorkdirError(f'cannot write to workdir {workdir} ({e.strerror}); '
-                       'pass a writable --workdir') from None
-  write_atomic(workdir / 'config.json', config.to_json(indent=2))
+    raise WorkdirError(f'cannot write to workdir {workdir} '
+                       f'({e.strerror or e}); pass a writable --workdir'
+                       ) from None
+  if is_writer():
+    write_atomic(workdir / 'config.json', config.to_json(indent=2))
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -178,10 +223,16 @@ def checkpoint_manager(workdir: Path, kind: str, max_to_keep: int
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
          meta: dict) -> None:
+  """Saves `state` and `meta` as `step`; raises if Orbax declines the save."""
   if step in manager.all_steps():
     return  # Re-reached after a resume: the content is identical.
-  manager.save(step, args=ocp.args.Composite(
+  saved = manager.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+  if not saved:  # Orbax saves no step at or before its latest.
+    raise WorkdirError(
+        f'Orbax declined to save step {step} in {manager.directory}, which '
+        f'already holds step {manager.latest_step()}; delete that directory '
+        'or pass a new --workdir')
 
 
 def restore(manager: ocp.CheckpointManager, target: Any,
@@ -195,6 +246,7 @@ def restore(manager: ocp.CheckpointManager, target: Any,
   read.
   """
   steps = sorted(manager.all_steps(), reverse=True)
+  # Arrays restore with the target's sharding (replicated for training).
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
   for step in steps:
     try:

@@ -1,118 +1,17 @@
-"""Shared fixtures: a learnable synthetic CSV, a CLI runner, and trained runs.
+"""Shared fixtures: a learnable synthetic CSV and a trained tiny run.
 
 Training through the CLI costs ~20 s, so the runs other tests read are
-session-scoped; tests that change a workdir work on a copy.
+session-scoped; tests that change a workdir work on a copy. Helpers live in
+`helpers.py`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-POSITIVE_WORDS = ('great', 'wonderful', 'superb', 'brilliant', 'excellent',
-                  'lovely', 'amazing', 'delightful', 'moving', 'charming')
-NEGATIVE_WORDS = ('terrible', 'awful', 'boring', 'dreadful', 'horrible',
-                  'dull', 'poor', 'tedious', 'clumsy', 'bland')
-FILLER_WORDS = ('the', 'movie', 'film', 'plot', 'acting', 'was', 'really',
-                'quite', 'a', 'story', 'and', 'cast', 'ending', 'of', 'this',
-                'director', 'script', 'scenes', 'music', 'it')
-
-
-def sentiment_rows(num_rows: int, seed: int = 0) -> list[tuple[str, int]]:
-  """Unique filler sentences with two words of the label's sentiment mixed in.
-
-  The label is a function of a word list a one-layer model learns in an epoch,
-  so accuracy far above chance is a behaviour check, not luck.
-  """
-  rng = random.Random(seed)
-  rows, seen = [], set()
-  while len(rows) < num_rows:
-    label = len(rows) % 2
-    words = [rng.choice(FILLER_WORDS) for _ in range(rng.randint(4, 12))]
-    for _ in range(2):
-      cue = rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS)
-      words.insert(rng.randrange(len(words) + 1), cue)
-    text = ' '.join(words)
-    if text not in seen:
-      seen.add(text)
-      rows.append((text, label))
-  return rows
-
-
-def write_csv(path: Path, rows) -> Path:
-  with open(path, 'w', newline='', encoding='utf-8') as f:
-    writer = csv.writer(f)
-    writer.writerow(['text', 'label'])
-    writer.writerows(rows)
-  return path
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-  """The environment for CLI subprocesses: CPU, one device unless overridden."""
-  env = dict(os.environ)
-  env.pop('XLA_FLAGS', None)
-  env.update(JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO), **extra)
-  return env
-
-
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-  """Runs `python -m sentiment_jax.main ARGS` from the repo root."""
-  return subprocess.run(
-      [sys.executable, '-m', 'sentiment_jax.main', *args], cwd=REPO,
-      env=cli_env(), capture_output=True, text=True, timeout=timeout)
-
-
-def check_ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-  assert result.returncode == 0, result.stderr[-3000:]
-  return result
-
-
-def train_args(workdir: Path, data_csv: Path, *extra: str) -> list[str]:
-  """The tiny config on the synthetic CSV: 3 epochs of 20 steps of 16."""
-  return ['--config=configs/tiny.py', f'--workdir={workdir}',
-          f'--config.data.source=csv:{data_csv}',
-          # tiny.py keeps 2% of train (for the embedded data): keep it all.
-          '--config.data.train_fraction=1.0',
-          '--config.train.num_epochs=3', *extra]
-
-
-def latest_step_dirs(workdir: Path, kind: str = 'latest') -> list[Path]:
-  """Committed checkpoint step directories, oldest first."""
-  root = workdir / 'checkpoints' / kind
-  if not root.is_dir():
-    return []
-  return sorted((p for p in root.iterdir() if p.name.isdigit()),
-                key=lambda p: int(p.name))
-
-
-def restore_raw(step_dir: Path) -> dict:
-  """The saved TrainState of a checkpoint as a nested dict of numpy arrays."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  manager = ocp.CheckpointManager(step_dir.parent.absolute())
-  restored = manager.restore(int(step_dir.name), args=ocp.args.Composite(
-      state=ocp.args.StandardRestore()))
-  return jax.tree_util.tree_map(np.asarray, restored['state'])
-
-
-def read_jsonl(path: Path) -> list[dict]:
-  return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
-def copy_run(src: Path, dst: Path) -> Path:
-  shutil.copytree(src, dst)
-  return dst
+from helpers import check_ok, run_cli, sentiment_rows, train_args, write_csv
 
 
 @pytest.fixture(scope='session')

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from configs import tiny
-from sentiment_jax import models, train
+from sentiment_jax import models, sharding, train
 
 NUM_STEPS = 4
 VOCAB = 100
@@ -21,13 +21,15 @@ def main(out_path: str) -> None:
   config = tiny.get_config()
   # Dropout on, so the test also covers per-step RNG under sharding.
   config.model.dropout_rate = 0.1
-  model = models.Classifier(train.model_config(config, VOCAB))
-  eval_model = models.Classifier(model.config.replace(deterministic=True))
+  model = models.Classifier(
+      models.TransformerConfig.from_run_config(config, VOCAB))
+  parallel = sharding.DataParallel(
+      models.Classifier(model.config.replace(deterministic=True)))
   # Jitted: eager init dispatches op by op and costs seconds of start-up.
   state = jax.jit(lambda rng: train.create_train_state(
       rng, config, model, NUM_STEPS))(jax.random.PRNGKey(0))
-  parallel = train.Parallel(eval_model)
-  state = jax.device_put(state, parallel.replicated)
+  state = parallel.replicate(state)
+  train_step = train.jit_train_step(parallel)
   rng = np.random.default_rng(0)
   batch_size, seq = config.data.batch_size, config.data.pad_multiple
   for _ in range(NUM_STEPS):
@@ -36,7 +38,7 @@ def main(out_path: str) -> None:
     tokens[np.arange(seq)[None, :] >= lengths[:, None]] = models.PAD_ID
     batch = {'tokens': tokens,
              'label': rng.integers(0, 2, batch_size).astype(np.int32)}
-    state, _ = parallel.train_step(state, parallel.shard(batch))
+    state, _ = train_step(state, parallel.shard(batch))
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
   np.savez(out_path, device_count=jax.device_count(),
            **{jax.tree_util.keystr(path): leaf for path, leaf in leaves})

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from sentiment_jax import input_pipeline as ip
 from sentiment_jax.models import PAD_ID
 
-from conftest import sentiment_rows, write_csv
+from helpers import sentiment_rows, write_csv
 
 
 def data_config(source: str, data_dir, validation_size: int = 2500):

@@ -117,3 +117,18 @@ def test_count_params_separates_embeddings():
   total, non_embedding = models.count_params(variables['params'])
   assert total == sum(x.size for x in jax.tree_util.tree_leaves(variables))
   assert total - non_embedding == VOCAB * 16 + MAX_LEN * 16
+
+
+def test_forward_flops_agree_with_xla_count():
+  """The one FLOP formula against XLA's own count of a compiled forward pass
+  (which also counts LayerNorm, softmax and the activation: a few %)."""
+  config = models.TransformerConfig(vocab_size=50, max_len=128, num_layers=2,
+                                    num_heads=2, embed_dim=128, mlp_dim=512,
+                                    deterministic=True)
+  model = models.Classifier(config)
+  tokens = jnp.ones((4, 128), jnp.int32)
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), tokens)
+  cost = jax.jit(model.apply).lower(params, tokens).compile().cost_analysis()
+  xla = (cost[0] if isinstance(cost, list) else cost)['flops']
+  ours = 4 * models.forward_flops(config, 128)
+  assert ours == pytest.approx(xla, rel=0.1)

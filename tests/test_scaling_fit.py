@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaling import fit
-from scaling import laws
+from scaling import analysis, fitting, laws, report, runs as runs_lib
 
 REPO = Path(__file__).resolve().parents[1]
 CHINCHILLA = REPO.parent / 'shared' / 'data' / 'chinchilla_fig4_points.csv'
@@ -60,33 +59,33 @@ def write_results(path: Path, n: np.ndarray, d: np.ndarray, seed: int) -> Path:
 
 
 @pytest.fixture(scope='module')
-def grid_runs(tmp_path_factory) -> fit.Runs:
+def grid_runs(tmp_path_factory) -> runs_lib.Runs:
   """A 6 x 5 grid of N x D, two decades each."""
   n, d = np.meshgrid(np.geomspace(1e5, 1e7, 6), np.geomspace(1e6, 1e8, 5))
   path = tmp_path_factory.mktemp('grid') / 'results.jsonl'
-  return fit.load_results(
+  return runs_lib.load_results(
       str(write_results(path, n.ravel(), d.ravel(), seed=1))
   )
 
 
 @pytest.fixture(scope='module')
-def joint(grid_runs) -> fit.LawResult:
-  return fit.fit_joint(grid_runs, num_resamples=200, seed=0)
+def joint(grid_runs) -> analysis.LawResult:
+  return analysis.fit_joint(grid_runs, num_resamples=200, seed=0)
 
 
 @pytest.fixture(scope='module')
-def cross_runs(tmp_path_factory) -> fit.Runs:
+def cross_runs(tmp_path_factory) -> runs_lib.Runs:
   """Ten N at the largest D and ten D at the largest N, for the 1-D laws."""
   n, d = np.geomspace(1e5, 1e7, 10), np.geomspace(1e6, 1e8, 10)
   path = tmp_path_factory.mktemp('cross') / 'results.jsonl'
   n_all = np.concatenate([n, np.full(9, n[-1])])
   d_all = np.concatenate([np.full(10, d[-1]), d[:-1]])
-  return fit.load_results(str(write_results(path, n_all, d_all, seed=1)))
+  return runs_lib.load_results(str(write_results(path, n_all, d_all, seed=1)))
 
 
 @pytest.fixture(scope='module')
-def single(cross_runs) -> dict[str, fit.LawResult | str]:
-  return fit.fit_single_variable(cross_runs, num_resamples=100, seed=0)
+def single(cross_runs) -> dict[str, analysis.LawResult | str]:
+  return analysis.fit_single_variable(cross_runs, num_resamples=100, seed=0)
 
 
 def test_joint_fit_recovers_the_truth_within_its_interval(joint):
@@ -122,7 +121,7 @@ def test_single_variable_laws_recover_the_truth(single):
   }
   for title, (exponent, value, constant) in expected.items():
     result = single[title]
-    assert isinstance(result, fit.LawResult), result
+    assert isinstance(result, analysis.LawResult), result
     assert result.fit.num_points == 10
     params = result.parameters()
     assert params[exponent][0] == pytest.approx(value, abs=0.05)
@@ -132,14 +131,14 @@ def test_single_variable_laws_recover_the_truth(single):
 
 def test_single_variable_law_with_too_few_runs_is_skipped(grid_runs):
   three_runs = grid_runs.subset(np.arange(len(grid_runs.loss)) < 3)
-  result = fit.fit_single_variable(three_runs, num_resamples=10, seed=0)
+  result = analysis.fit_single_variable(three_runs, num_resamples=10, seed=0)
   assert all(
       isinstance(r, str) and 'need at least 4' in r for r in result.values()
   )
 
 
 def test_holdout_predicts_the_largest_runs(grid_runs):
-  holdout = fit.holdout_validation(grid_runs, fraction=0.2)
+  holdout = analysis.holdout_validation(grid_runs, fraction=0.2)
   assert len(holdout.held.loss) == 6
   assert (holdout.held.n_params * holdout.held.tokens).min() >= (
       holdout.train.n_params * holdout.train.tokens
@@ -150,7 +149,7 @@ def test_holdout_predicts_the_largest_runs(grid_runs):
 
 def test_compute_optimal_allocation_spends_the_budget(joint):
   budgets = np.array([1e15, 1e18])
-  allocation = laws.compute_optimal(joint.fit.theta, budgets)
+  allocation = fitting.compute_optimal(joint.fit.theta, budgets)
   np.testing.assert_allclose(
       6 * allocation['n_opt'] * allocation['d_opt'], budgets, rtol=1e-9
   )
@@ -162,9 +161,30 @@ def test_compute_optimal_allocation_spends_the_budget(joint):
     assert loss(n_opt, d_opt) < loss(n_opt * factor, d_opt / factor)
 
 
+def test_compute_optimal_with_real_flops_per_token(joint):
+  """C = k N^p D (attention makes small models cost more than 6ND)."""
+  budgets, k, p = np.array([1e15, 1e18]), 12.0, 0.9
+  allocation = fitting.compute_optimal(joint.fit.theta, budgets, k, p)
+  n_opt, d_opt = allocation['n_opt'], allocation['d_opt']
+  np.testing.assert_allclose(k * n_opt**p * d_opt, budgets, rtol=1e-9)
+  loss = lambda n, d: laws.predict(joint.fit.theta, np.log([[n, d]]))[0]
+  for factor in (0.9, 1.1):  # Along the budget: N * f costs f^p more per D.
+    assert loss(n_opt[0], d_opt[0]) < loss(n_opt[0] * factor,
+                                           d_opt[0] / factor**p)
+
+
+def test_flops_per_token_law_recovers_k_and_p():
+  n = np.geomspace(1e4, 1e6, 6)
+  d = np.full(6, 1e7)
+  assert fitting.flops_per_token_law(n, 6 * n * d, d) == pytest.approx(
+      (6.0, 1.0))
+  k, p = fitting.flops_per_token_law(n, 5.0 * n**0.8 * d, d)
+  assert (k, p) == (pytest.approx(5.0), pytest.approx(0.8))
+
+
 def test_report_has_every_section_and_plot(tmp_path, grid_runs, joint, single):
-  holdout = fit.holdout_validation(grid_runs, fraction=0.2)
-  report = fit.write_report(
+  holdout = analysis.holdout_validation(grid_runs, fraction=0.2)
+  path = report.write_report(
       tmp_path,
       grid_runs,
       joint,
@@ -173,7 +193,7 @@ def test_report_has_every_section_and_plot(tmp_path, grid_runs, joint, single):
       None,
       command='python -m scaling.fit --results=x',
   )
-  text = report.read_text()
+  text = path.read_text()
   for heading in (
       '## Joint law',
       '## Single-variable laws',
@@ -199,11 +219,11 @@ def test_report_has_every_section_and_plot(tmp_path, grid_runs, joint, single):
     reason=f'Chinchilla points not found at {CHINCHILLA}',
 )
 def test_reproduces_the_published_chinchilla_fit():
-  runs = fit.load_chinchilla(str(CHINCHILLA))
+  runs = runs_lib.load_chinchilla(str(CHINCHILLA))
   assert len(runs.loss) == 240
-  result = laws.fit_law(runs.log_x('n_params', 'tokens'), np.log(runs.loss))
+  result = fitting.fit_law(runs.log_x('n_params', 'tokens'), np.log(runs.loss))
   assert result.num_starts == 4500 and result.status == laws.CONVERGED
-  params = laws.named(result.theta, ('A', 'B'), ('alpha', 'beta'))
+  params = fitting.named(result.theta, ('A', 'B'), ('alpha', 'beta'))
   assert params['E'] == pytest.approx(PUBLISHED['E'], abs=0.01)
   assert params['alpha'] == pytest.approx(PUBLISHED['alpha'], abs=0.005)
   assert params['beta'] == pytest.approx(PUBLISHED['beta'], abs=0.005)
@@ -213,31 +233,37 @@ def test_reproduces_the_published_chinchilla_fit():
     'lines, message',
     [
         (
-            ['{"n_params": 1e6, "best_val_loss": 1.0}'],
+            ['{"n_params": 1e6, "flops": 1e14, "best_val_loss": 1.0}'],
             "2: missing field 'tokens'",
         ),
-        (['not json'], '2: not valid JSON'),
         (
-            ['{"n_params": -1, "tokens": 1e6, "best_val_loss": 1.0}'],
+            ['{"n_params": 1e6, "tokens": 1e7, "best_val_loss": 1.0}'],
+            "2: missing field 'flops'",
+        ),
+        (['not json'], '2: invalid JSON'),
+        (
+            ['{"n_params": -1, "tokens": 1e6, "flops": 1e14,'
+             ' "best_val_loss": 1.0}'],
             "2: field 'n_params' must be a positive number, got -1",
         ),
         (
-            ['{"n_params": 1e6, "tokens": "many", "best_val_loss": 1.0}'],
+            ['{"n_params": 1e6, "tokens": "many", "flops": 1e14,'
+             ' "best_val_loss": 1.0}'],
             "2: field 'tokens' must be a positive number, got 'many'",
         ),
     ],
 )
 def test_bad_results_name_the_line_and_field(tmp_path, lines, message):
-  good = '{"n_params": 1e6, "tokens": 1e7, "best_val_loss": 1.0}'
+  good = '{"n_params": 1e6, "tokens": 1e7, "flops": 1e14, "best_val_loss": 1.0}'
   path = tmp_path / 'results.jsonl'
   path.write_text('\n'.join([good] + lines) + '\n')
   with pytest.raises(laws.ScalingFitError, match=f'results.jsonl:{message}'):
-    fit.load_results(str(path))
+    runs_lib.load_results(str(path))
 
 
 def test_too_few_points_is_an_error():
   with pytest.raises(laws.ScalingFitError, match='need at least 6'):
-    laws.fit_law(np.ones((5, 2)), np.zeros(5))
+    fitting.fit_law(np.ones((5, 2)), np.zeros(5))
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -255,14 +281,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     [
         (
             [
-                {'n_params': 1e6, 'tokens': 1e7, 'best_val_loss': 1.0},
-                {'n_params': 1e6, 'best_val_loss': 1.0},
+                {'n_params': 1e6, 'tokens': 1e7, 'flops': 1e14,
+                 'best_val_loss': 1.0},
+                {'n_params': 1e6, 'flops': 1e14, 'best_val_loss': 1.0},
             ],
             ":2: missing field 'tokens'",
         ),
         (
             [
-                {'n_params': 10.0**i, 'tokens': 1e7, 'best_val_loss': 1.0}
+                {'n_params': 10.0**i, 'tokens': 1e7, 'flops': 1e14,
+                 'best_val_loss': 1.0}
                 for i in range(3)
             ],
             'got 3 points, need at least 6 for a law with 5 parameters',

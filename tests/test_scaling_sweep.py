@@ -12,8 +12,9 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, check_ok, cli_env, copy_run, read_jsonl
-from scaling import fit, sweep
+from helpers import REPO, check_ok, cli_env, copy_run, read_jsonl
+from scaling import runs as runs_lib, sweep
+from sentiment_jax import models
 
 # Fields of each results.jsonl line; scaling.fit needs the first ten.
 FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
@@ -76,8 +77,9 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   assert 'run 1 of 2' in stdout and 'run 2 of 2' in stdout
   assert 'ETA' in stdout
   # The fit reads the results as written.
-  runs = fit.load_results(str(workdir / 'results.jsonl'))
+  runs = runs_lib.load_results(str(workdir / 'results.jsonl'))
   assert list(runs.n_params) == [r['n_params'] for r in records]
+  assert list(runs.flops) == [r['flops'] for r in records]
 
 
 def test_rerun_skips_finished_points(swept, sentiment_csv):
@@ -113,10 +115,12 @@ def test_eta_fits_a_fixed_overhead_plus_time_per_cost():
   assert sweep.eta_seconds([(1.0, 30.0), (1.0, 31.0)], [5.0]) is None
 
 
-def test_flops_add_attention_to_6nd():
-  # 6·N·D plus 6·layers·2·seq·d per token.
-  assert sweep.train_flops(1000, 10, num_layers=2, embed_dim=8,
-                           mean_seq=4) == 6 * 10 * (1000 + 2 * 2 * 4 * 8)
+def test_train_flops_are_three_forward_passes_of_the_shared_formula():
+  model = {'num_layers': 2, 'num_heads': 2, 'embed_dim': 8, 'mlp_dim': 32}
+  config = models.TransformerConfig(vocab_size=1, max_len=1, **model)
+  # 40 tokens in examples of 4: 10 examples, each forward and backward.
+  assert sweep.train_flops(model, tokens=40, mean_seq=4) == pytest.approx(
+      3 * 10 * models.forward_flops(config, 4))
 
 
 def test_config_without_sweep_is_an_error(tmp_path, sentiment_csv):

@@ -1,10 +1,13 @@
-"""Attention dumps: rollout and word maths by hand, the files a tiny trained
-run dumps through the CLI, occlusion on a word the model keys on, bad flags."""
+"""The explain package: rollout and word maths by hand, the files a tiny trained
+run dumps through the CLI, occlusion on a word the model keys on, bad flags,
+and pages that are offline by construction (parsed, not grepped)."""
 
 from __future__ import annotations
 
+import html.parser
 import json
 import re
+import urllib.parse
 from pathlib import Path
 
 import jax
@@ -12,9 +15,11 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from sentiment_jax import attention, inference, models
+from sentiment_jax import errors, inference, metrics, models
+from sentiment_jax.explain import attribution, page
+from sentiment_jax.explain.request import DumpRequest
 
-from conftest import check_ok, copy_run, run_cli
+from helpers import check_ok, copy_run, run_cli
 
 TEXT_FILES = ('attention.npz', 'meta.json', 'heads.png', 'pooled.png',
               'rollout.png', 'index.html')
@@ -25,56 +30,62 @@ def test_rollout_of_two_layers_is_the_hand_computed_product():
   layer_1 = [[[1, 0], [1, 0]], [[1, 0], [0, 1]]]
   # Layer 2: both heads [[0, 1], [0, 1]], so Â2 = [[.5, .5], [0, 1]].
   layer_2 = [[[0, 1], [0, 1]], [[0, 1], [0, 1]]]
-  result = attention.rollout(np.asarray([layer_1, layer_2], np.float64))
+  result = attribution.rollout(np.asarray([layer_1, layer_2], np.float64))
   # Â2 @ Â1 (later layer on the left); Â1 @ Â2 would be [[.5, .5], ...].
   np.testing.assert_allclose(result, [[0.625, 0.375], [0.25, 0.75]])
-  np.testing.assert_allclose(attention.pooled_attention(result, 'cls'),
+  np.testing.assert_allclose(attribution.pooled_attention(result, 'cls'),
                              [0.625, 0.375])
-  np.testing.assert_allclose(attention.pooled_attention(result, 'mean'),
+  np.testing.assert_allclose(attribution.pooled_attention(result, 'mean'),
                              [0.4375, 0.5625])
 
 
 def test_subword_scores_are_summed_into_words():
   tokens = ['[CLS]', 'un', '##believ', '##able', 'film', '!', '[PAD]']
-  index = attention.word_index(tokens)
+  index = attribution.word_index(tokens)
   np.testing.assert_array_equal(index, [-1, 0, 0, 0, 1, 2, -1])
   scores = np.asarray([0.5, 0.1, 0.2, 0.3, 0.25, 0.05, 0.9])
-  np.testing.assert_allclose(attention.merge_to_words(scores, index),
+  np.testing.assert_allclose(attribution.merge_to_words(scores, index),
                              [0.6, 0.25, 0.05])
 
 
 def test_truncation_cut_does_not_glue_a_piece_to_another_word():
   pieces = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
-  np.testing.assert_array_equal(attention.kept_positions(pieces, [11, 12, 13]),
+  np.testing.assert_array_equal(attribution.kept_positions(pieces, [11, 12, 13]),
                                 [0, 1, 2])
-  kept = attention.kept_positions(pieces, [11, 12, 19, 20])  # Head + tail.
+  kept = attribution.kept_positions(pieces, [11, 12, 19, 20])  # Head + tail.
   np.testing.assert_array_equal(kept, [0, 1, 8, 9])
   # '##ible' follows 'te ##r' in the model input, but the middle was dropped.
-  index = attention.word_index(['[CLS]', 'te', '##r', '##ible', 'film'],
+  index = attribution.word_index(['[CLS]', 'te', '##r', '##ible', 'film'],
                                [-1, 0, 1, 8, 9])
   np.testing.assert_array_equal(index, [-1, 0, 0, 1, 2])
 
 
-def test_select_examples_takes_the_most_confident_of_each_kind():
+def logits_for(prob) -> np.ndarray:
+  """`[n, 2]` logits whose softmax gives P(positive) = prob."""
+  prob = np.asarray(prob, np.float64)
+  return np.stack([np.zeros_like(prob), np.log(prob / (1 - prob))], axis=1)
+
+
+def test_confident_examples_takes_the_most_confident_of_each_kind():
   labels = np.asarray([1, 1, 0, 0, 1, 0])
-  prob = np.asarray([0.99, 0.6, 0.02, 0.9, 0.3, 0.55])
+  logits = logits_for([0.99, 0.6, 0.02, 0.9, 0.3, 0.55])
   # Correct: 0 (.49), 2 (.48), 1 (.1). Wrong: 3 (.4), 4 (.2), 5 (.05).
-  assert attention.select_examples(labels, prob, 4) == [
+  assert metrics.confident_examples(logits, labels, 4) == [
       (0, 'confident_correct'), (2, 'confident_correct'),
       (3, 'confident_mistake'), (4, 'confident_mistake')]
   # When one kind runs short, the other fills in.
-  assert [g for _, g in attention.select_examples(
-      np.asarray([1, 1, 1]), np.asarray([0.9, 0.8, 0.1]), 3)] == [
+  assert [g for _, g in metrics.confident_examples(
+      logits_for([0.9, 0.8, 0.1]), np.asarray([1, 1, 1]), 3)] == [
           'confident_correct', 'confident_correct', 'confident_mistake']
-  assert [g for _, g in attention.select_examples(
-      np.asarray([0, 0, 0]), np.asarray([0.9, 0.8, 0.1]), 3)] == [
+  assert [g for _, g in metrics.confident_examples(
+      logits_for([0.9, 0.8, 0.1]), np.asarray([0, 0, 0]), 3)] == [
           'confident_correct', 'confident_mistake', 'confident_mistake']
 
 
 def test_spearman_is_undefined_for_constant_or_tiny_inputs():
-  assert attention.spearman(np.ones(5), np.arange(5.0)) is None
-  assert attention.spearman(np.arange(2.0), np.arange(2.0)) is None
-  reversed_order = attention.spearman(np.arange(5.0), -np.arange(5.0))
+  assert attribution.spearman(np.ones(5), np.arange(5.0)) is None
+  assert attribution.spearman(np.arange(2.0), np.arange(2.0)) is None
+  reversed_order = attribution.spearman(np.arange(5.0), -np.arange(5.0))
   assert reversed_order == pytest.approx(-1)
 
 
@@ -93,10 +104,10 @@ def test_padding_gets_zero_attention_and_changes_nothing(random_model):
   model, params = random_model
   tokens = np.asarray([[2, 5, 6, 7, 0, 0, 0, 0],
                        [2, 8, 9, 10, 11, 12, 13, 14]], np.int32)
-  weights, gradient = map(np.asarray, attention.analyse(model, params, tokens))
+  weights, gradient = map(np.asarray, attribution.analyse(model, params, tokens))
   assert weights.shape == (2, 2, 2, 8, 8)  # [layers, batch, heads, q, k].
   assert np.all(weights[:, 0, :, :, 4:] == 0)  # Exactly, not approximately.
-  alone, gradient_alone = attention.analyse(model, params, tokens[:1, :4])
+  alone, gradient_alone = attribution.analyse(model, params, tokens[:1, :4])
   np.testing.assert_allclose(weights[:, 0, :, :4, :4], alone[:, 0], atol=1e-6)
   np.testing.assert_allclose(gradient[0, :4], gradient_alone[0], atol=1e-5)
 
@@ -105,7 +116,7 @@ def test_gradient_x_input_predicts_the_effect_of_scaling_a_token(random_model):
   """Scaling token i's embedding by 1 +- eps moves the margin by +-eps * g_i."""
   model, params = random_model
   tokens = np.asarray([[2, 5, 6, 7, 9]], np.int32)
-  _, gradient = attention.analyse(model, params, tokens)
+  _, gradient = attribution.analyse(model, params, tokens)
   embedding = np.asarray(params['encoder']['token_embed']['embedding'])[tokens]
 
   @jax.jit
@@ -125,13 +136,13 @@ def test_gradient_x_input_predicts_the_effect_of_scaling_a_token(random_model):
 def test_bad_selection_and_count_are_input_errors(tmp_path):
   config = models.TransformerConfig(vocab_size=10, max_len=8, num_layers=2,
                                     num_heads=2)
-  with pytest.raises(inference.InputError, match='attention_layers=a,1'):
-    attention.DumpRequest(tmp_path, layers=['a', '1']).check(config)
-  with pytest.raises(inference.InputError, match='head 2 does not exist'):
-    attention.DumpRequest(tmp_path, heads=['2']).check(config)
-  with pytest.raises(inference.InputError, match='attention_examples=0'):
-    attention.DumpRequest(tmp_path, num_examples=0).check(config)
-  assert attention.DumpRequest(tmp_path, layers=['1', '0', '1']).check(
+  with pytest.raises(errors.InputError, match='attention_layers=a,1'):
+    DumpRequest(tmp_path, layers=['a', '1']).check(config)
+  with pytest.raises(errors.InputError, match='head 2 does not exist'):
+    DumpRequest(tmp_path, heads=['2']).check(config)
+  with pytest.raises(errors.InputError, match='attention_examples=0'):
+    DumpRequest(tmp_path, num_examples=0).check(config)
+  assert DumpRequest(tmp_path, layers=['1', '0', '1']).check(
       config) == ([1, 0], [0, 1])
 
 
@@ -140,12 +151,67 @@ def test_bad_selection_and_count_are_input_errors(tmp_path):
 # one of the words that mark negative reviews.
 
 
+class _Resources(html.parser.HTMLParser):
+  """Every URL a page would load or link to, and whether it has scripts."""
+
+  def __init__(self):
+    super().__init__()
+    self.urls, self.tags = [], []
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append(tag)
+    self.urls += [value for name, value in attrs
+                  if name in ('src', 'href', 'action', 'srcset') and value]
+
+
 def _check_offline_page(path: Path, images: int) -> str:
-  page = path.read_text(encoding='utf-8')
-  assert 'http://' not in page and 'https://' not in page, path
-  assert '<script' not in page and '@import' not in page, path
-  assert page.count('src="data:image/png;base64,') == images, path
-  return page
+  """The page loads nothing from elsewhere: every src/href is a data URI or a
+  relative path inside the dump; no scripts, frames or style imports."""
+  text = path.read_text(encoding='utf-8')
+  parser = _Resources()
+  parser.feed(text)
+  for url in parser.urls:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == 'data':
+      continue
+    assert not parts.scheme and not parts.netloc, (path, url)
+    assert not url.startswith('/'), (path, url)
+    assert (path.parent / parts.path).resolve().is_relative_to(
+        path.parent.parent.resolve()), (path, url)
+  assert not {'script', 'iframe', 'object', 'embed', 'link'} & set(
+      parser.tags), path
+  assert '@import' not in text and 'url(' not in text, path
+  assert sum(url.startswith('data:image/png;base64,')
+             for url in parser.urls) == images, path
+  return text
+
+
+def test_offline_check_catches_an_external_resource(tmp_path):
+  (tmp_path / 'dump').mkdir()
+  bad = tmp_path / 'dump' / 'index.html'
+  bad.write_text('<img src="https://example.com/x.png">')
+  with pytest.raises(AssertionError):
+    _check_offline_page(bad, images=0)
+
+
+def test_user_text_is_escaped_not_rendered():
+  """A review holding markup shows as text: autoescaping, not f-strings."""
+  text = '<script>alert(1)</script> <a href="http://x.org">link</a>'
+  ex = attribution.Explanation(
+      text=text, tokens=['[CLS]', 'a'], weights=np.ones((1, 1, 2, 2)) / 2,
+      word_index=np.asarray([-1, 0]), word_spans=[(0, len(text))],
+      dropped_spans=[], p_positive=0.5, predicted_label=1,
+      p_without_word=np.zeros(1), p_word_masked=np.zeros(1),
+      word_scores={'rollout': np.ones(1)}, full_num_tokens=2)
+  meta = {'faithfulness': dict.fromkeys(attribution.CORRELATIONS),
+          'folder': '000', 'text': text,
+          'prediction': 'positive', 'p_positive': 0.5, 'label': None,
+          'label_name': None, 'correct': None, 'group': None}
+  rendered = page.index_page([meta], {}, {'note': text})
+  assert '<script>' not in rendered and 'href="http://x.org"' not in rendered
+  assert '&lt;script&gt;' in rendered
+  segments = page.highlight(ex, np.ones(1), signed=False)
+  assert ''.join(s['text'] for s in segments) == text
 
 
 def test_predict_dump_writes_every_file_and_handles_long_text(
@@ -173,7 +239,7 @@ def test_predict_dump_writes_every_file_and_handles_long_text(
     assert meta['figures']['heads'] == [1]
     assert meta['label'] is None and meta['prediction'] in ('positive',
                                                             'negative')
-    assert set(meta['faithfulness']) == set(attention.CORRELATIONS)
+    assert set(meta['faithfulness']) == set(attribution.CORRELATIONS)
     for name in ('attention', 'rollout', 'gradient_x_input', 'occlusion',
                  'masking'):
       assert len(meta['word_scores'][name]) == len(meta['words'])
@@ -206,7 +272,7 @@ def test_eval_dump_writes_the_selected_examples_and_a_summary(
   summary = json.loads((dump / 'summary.json').read_text())
   assert summary['num_texts'] == 4 and summary['split'] == 'test'
   assert summary['confident_correct'] + summary['confident_mistakes'] == 4
-  for name in attention.CORRELATIONS:
+  for name in attribution.CORRELATIONS:
     stats = summary['faithfulness'][name]
     assert set(stats) == {'mean', 'std', 'median', 'count'}
     assert 0 <= stats['count'] <= 4
@@ -224,7 +290,7 @@ def test_eval_dump_writes_the_selected_examples_and_a_summary(
 
 def test_removing_terrible_raises_p_positive(trained_run):
   predictor = inference.load_predictor(tiny.get_config(), trained_run)
-  [ex] = attention.explain(predictor, ['the acting was terrible'])
+  [ex] = attribution.explain(predictor, ['the acting was terrible'])
   assert ex.words == ['the', 'acting', 'was', 'terrible']
   assert ex.p_positive < 0.5
   terrible = ex.words.index('terrible')
@@ -233,7 +299,7 @@ def test_removing_terrible_raises_p_positive(trained_run):
   # 'terrible' is the word whose removal moves the prediction most.
   assert np.argmin(ex.word_scores['occlusion']) == terrible
   # Deleting the word's ids equals re-tokenising the text without it.
-  retokenised = inference.p_positive(
+  retokenised = metrics.p_positive(
       predictor.logits(predictor.encode(['the acting was'])))[0]
   assert ex.p_without_word[terrible] == pytest.approx(retokenised, abs=1e-5)
   # Masking agrees in direction; for the last word nothing shifts position,

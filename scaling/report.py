@@ -1,0 +1,154 @@
+"""The scaling report: REPORT.md rendered from `templates/REPORT.md` and the fitted results.
+
+Python gathers the numbers (with their intervals) into plain dicts; the
+template lays them out. Nothing in the report is typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import jax
+import jinja2
+import numpy as np
+
+from scaling import analysis, fitting, laws, plots, runs as runs_lib
+from scaling.runs import Runs
+
+# Published fits of the same functional form, cited in the report.
+LITERATURE = {
+    'Besiroglu et al. (2024), Huber': {
+        'E': 1.8172, 'A': 478.0, 'B': 2144.0, 'alpha': 0.3473,
+        'beta': 0.3672},
+    'Besiroglu et al. (2024), MLE': {
+        'E': 1.8172, 'A': 482.01, 'B': 2085.43, 'alpha': 0.3478,
+        'beta': 0.3658},
+    'Hoffmann et al. (2022), eq. 10': {
+        'E': 1.69, 'A': 406.4, 'B': 410.7, 'alpha': 0.34, 'beta': 0.28},
+}
+SYMBOLS = {'alpha': 'α', 'beta': 'β'}
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / 'templates'),
+    autoescape=jinja2.select_autoescape(['html']), undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_ENV.filters['g4'] = lambda value: f'{value:.4g}'
+_ENV.filters['symbol'] = lambda name: SYMBOLS.get(name, name)
+
+
+def _diagnostics(result: analysis.LawResult) -> list[str]:
+  fit, boot = result.fit, result.boot
+  share = lambda status: f'{np.mean(boot.statuses == status):.0%}'
+  return [
+      f'Best of {fit.num_starts} L-BFGS starts on {fit.num_points} runs:'
+      f' {analysis.status_text(fit)}; gradient norm {fit.grad_norm:.2g}, mean'
+      f' Huber loss {fit.objective:.3g}.',
+      f'Bootstrap: {len(boot.thetas)} resamples × {boot.num_starts} start(s);'
+      f' {share(laws.CONVERGED)} converged, {share(laws.STALLED)} stopped'
+      f' decreasing, {share(laws.ITERATION_LIMIT)} hit the iteration limit.',
+      f'Time: fit {fit.seconds:.1f} s, bootstrap {boot.seconds:.1f} s'
+      ' (JIT compilation included).',
+  ]
+
+
+def law_context(result: analysis.LawResult | str) -> dict:
+  """A fitted law's parameter rows and diagnostics, or why it was skipped."""
+  if isinstance(result, str):
+    return {'skipped': result}
+  return {'skipped': None, 'title': result.title,
+          'parameters': [{'name': name, 'estimate': estimate, 'low': low,
+                          'high': high}
+                         for name, (estimate, low, high)
+                         in result.parameters().items()],
+          'diagnostics': _diagnostics(result)}
+
+
+def allocation_context(runs: Runs, joint: analysis.LawResult) -> dict:
+  """N*(C) and D*(C) with bootstrap intervals, C = k N^p D fitted on the runs."""
+  budgets = analysis.compute_budgets(runs)
+  k, p = fitting.flops_per_token_law(runs.n_params, runs.flops, runs.tokens)
+  estimate = fitting.compute_optimal(joint.fit.theta, budgets, k, p)
+  samples = fitting.compute_optimal(joint.boot.thetas, budgets, k, p)
+
+  def with_ci(key, column=None):
+    point, spread = estimate[key], samples[key]
+    if column is not None:
+      point, spread = point[column], spread[:, column]
+    low, high = fitting.interval(spread, analysis.CI_LEVEL)
+    return {'estimate': float(point), 'low': float(low), 'high': float(high)}
+
+  context = {'k': k, 'p': p, 'defined': not np.isnan(estimate['a'])}
+  if context['defined']:
+    context.update(
+        a=with_ci('a'), b=with_ci('b'),
+        undefined=int(np.isnan(samples['a']).sum()),
+        resamples=len(samples['a']),
+        rows=[{'budget': budget, 'n': with_ci('n_opt', column),
+               'd': with_ci('d_opt', column),
+               'ratio': estimate['d_opt'][column] / estimate['n_opt'][column]}
+              for column, budget in enumerate(budgets)])
+  return context
+
+
+def holdout_context(holdout: analysis.Holdout | str) -> dict:
+  if isinstance(holdout, str):
+    return {'skipped': holdout}
+  error = holdout.relative_error
+  absolute = np.abs(holdout.predicted - holdout.held.loss)
+  return {
+      'skipped': None, 'num_train': len(holdout.train.loss),
+      'num_held': len(holdout.held.loss),
+      'rows': [{'n': n, 'd': d, 'c': c, 'actual': actual,
+                'predicted': predicted, 'rel': rel}
+               for n, d, c, actual, predicted, rel in zip(
+                   holdout.held.n_params, holdout.held.tokens,
+                   holdout.held.flops, holdout.held.loss, holdout.predicted,
+                   error)],
+      'mean_abs': absolute.mean(), 'max_abs': absolute.max(),
+      'mean_rel': np.abs(error).mean(), 'max_rel': np.abs(error).max()}
+
+
+def _decades(values: np.ndarray) -> float:
+  return float(np.log10(values.max() / values.min()))
+
+
+def chinchilla_context(chinchilla: analysis.LawResult | None) -> dict | None:
+  if chinchilla is None:
+    return None
+  return {**law_context(chinchilla), 'points': chinchilla.fit.num_points,
+          'dropped': runs_lib.CHINCHILLA_DROPPED, 'literature': LITERATURE,
+          'n_decades': _decades(chinchilla.runs.n_params),
+          'd_decades': _decades(chinchilla.runs.tokens)}
+
+
+def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
+                 single: dict[str, analysis.LawResult | str],
+                 holdout: analysis.Holdout | str,
+                 chinchilla: analysis.LawResult | None, command: str) -> Path:
+  """Writes out_dir/REPORT.md (and its figures) from the fitted results.
+
+  `command` is the command line that produced them, quoted in the report.
+  """
+  figures = plots.make_plots(runs, joint, holdout, out_dir)
+  order = np.lexsort((runs.tokens, runs.n_params))
+  text = _ENV.get_template('REPORT.md').render(
+      command=command, date=datetime.date.today(),
+      device=jax.devices()[0].device_kind, cpu_count=os.cpu_count(),
+      ci=f'{analysis.CI_LEVEL:.0%}',
+      runs=[{'n': runs.n_params[i], 'd': runs.tokens[i], 'c': runs.flops[i],
+             'six_nd': 6 * runs.n_params[i] * runs.tokens[i],
+             'loss': runs.loss[i], 'record': runs.records[i]} for i in order],
+      joint=law_context(joint),
+      single=[{'title': title, **law_context(result)}
+              for title, result in single.items()],
+      allocation=allocation_context(runs, joint),
+      holdout=holdout_context(holdout),
+      figures=[{'title': title, 'path': path.relative_to(out_dir)}
+               for title, path in figures.items()],
+      chinchilla=chinchilla_context(chinchilla),
+      n_decades=_decades(runs.n_params), d_decades=_decades(runs.tokens))
+  report = out_dir / 'REPORT.md'
+  report.write_text(text, encoding='utf-8')
+  return report

@@ -1,0 +1,102 @@
+"""The one definition of the classifier's metrics, computed from logits `[n, 2]`.
+
+* Decision rule: positive iff `P(positive) >= THRESHOLD`, evaluated on the
+  logit margin `logit_pos - logit_neg >= log(THRESHOLD / (1 - THRESHOLD))`, so
+  a tie (margin exactly 0 at THRESHOLD 0.5) is positive everywhere, and the
+  float rounding of a probability near 0.5 cannot flip a label. `decide` works
+  on NumPy and JAX arrays alike, so the jitted train step uses it too.
+* Log loss: the mean cross-entropy `logsumexp(logits) - logits[label]`,
+  computed from logits in float64. It is exact, so it needs no clipping, and it
+  is the quantity training minimises: training, eval and the scaling fit all
+  read this one number.
+* Everything else (precision, recall, F1, AUC, confusion matrix) is
+  scikit-learn on these labels and `P(positive)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import special
+from sklearn import metrics as skm
+
+THRESHOLD = 0.5  # P(positive) at and above which a text is called positive.
+LOGIT_THRESHOLD = math.log(THRESHOLD / (1 - THRESHOLD))
+LABEL_NAMES = ('negative', 'positive')
+LENGTH_EDGES = (0, 128, 256, 512, 1024, math.inf)  # Tokens before truncation.
+
+
+def margin(logits: Any) -> Any:
+  """`logit_pos - logit_neg`, `[n]`, for logits `[n, 2]` (NumPy or JAX)."""
+  return logits[..., 1] - logits[..., 0]
+
+
+def decide(logits: Any) -> Any:
+  """Predicted labels `[n]` (1 = positive) under the decision rule."""
+  return (margin(logits) >= LOGIT_THRESHOLD).astype('int32')
+
+
+def p_positive(logits: np.ndarray) -> np.ndarray:
+  """P(positive) `[n]`, float64: the softmax of `[n, 2]` logits."""
+  return special.expit(margin(np.asarray(logits, np.float64)))
+
+
+def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+  """Mean cross-entropy of `[n, 2]` logits against `[n]` 0/1 labels."""
+  logits = np.asarray(logits, np.float64)
+  picked = np.take_along_axis(logits, np.asarray(labels)[:, None], 1)[:, 0]
+  return float(np.mean(special.logsumexp(logits, axis=1) - picked))
+
+
+def classification_metrics(*, logits: np.ndarray, labels: np.ndarray
+                           ) -> dict[str, Any]:
+  """Accuracy, precision, recall, F1, AUC, log loss and confusion matrix."""
+  labels = np.asarray(labels)
+  prob, pred = p_positive(logits), decide(np.asarray(logits))
+  return {
+      'num_examples': int(len(labels)),
+      'accuracy': float(skm.accuracy_score(labels, pred)),
+      'precision': float(skm.precision_score(labels, pred, zero_division=0)),
+      'recall': float(skm.recall_score(labels, pred, zero_division=0)),
+      'f1': float(skm.f1_score(labels, pred, zero_division=0)),
+      'auc_roc': (float(skm.roc_auc_score(labels, prob))
+                  if len(set(labels.tolist())) == 2 else float('nan')),
+      'log_loss': log_loss(logits, labels),
+      'confusion_matrix': skm.confusion_matrix(labels, pred,
+                                               labels=[0, 1]).tolist(),
+  }
+
+
+def accuracy_by_length(logits: np.ndarray, labels: np.ndarray,
+                       lengths: np.ndarray) -> list[dict]:
+  """Accuracy per bucket of untruncated token length (empty buckets omitted)."""
+  correct = decide(np.asarray(logits)) == labels
+  rows = []
+  for low, high in zip(LENGTH_EDGES[:-1], LENGTH_EDGES[1:]):
+    inside = (lengths >= low) & (lengths < high)
+    if inside.any():
+      rows.append({'tokens': f'{low}-{high if math.isfinite(high) else ""}',
+                   'num_examples': int(inside.sum()),
+                   'accuracy': float(correct[inside].mean())})
+  return rows
+
+
+def confident_examples(logits: np.ndarray, labels: np.ndarray, count: int,
+                       mistakes_share: float = 0.5) -> list[tuple[int, str]]:
+  """(index, group) of the most confident mistakes and correct predictions.
+
+  Confidence is the size of the logit margin. `mistakes_share` of `count`
+  (rounded down) are mistakes ('confident_mistake'), the rest correct
+  ('confident_correct'); when either kind runs short, the other fills in.
+  Each group is ordered by confidence, highest first; correct ones come first.
+  """
+  logits = np.asarray(logits)
+  order = np.argsort(-np.abs(margin(logits) - LOGIT_THRESHOLD), kind='stable')
+  right_mask = decide(logits[order]) == np.asarray(labels)[order]
+  wrong, right = order[~right_mask], order[right_mask]
+  wrong = wrong[:max(int(count * mistakes_share), count - len(right))]
+  right = right[:count - len(wrong)]
+  return ([(int(i), 'confident_correct') for i in right]
+          + [(int(i), 'confident_mistake') for i in wrong])

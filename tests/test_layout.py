@@ -1,0 +1,111 @@
+"""The house's shape: imports only point down, files stay small and say their job.
+
+Parsed with `ast`, so the rule holds for every import, not just the ones a
+run happens to execute.
+"""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, cli_env
+
+# Each module's floor: a module may import only modules on lower floors.
+FLOORS = {
+    'sentiment_jax.errors': 0, 'sentiment_jax.models': 0,
+    'sentiment_jax.jsonl': 0, 'sentiment_jax.metrics': 0,
+    'sentiment_jax.input_pipeline': 1, 'sentiment_jax.plots': 1,
+    'sentiment_jax.distributed': 1,
+    'sentiment_jax.sharding': 2, 'sentiment_jax.workdir': 2,
+    'sentiment_jax.inference': 3,
+    'sentiment_jax.explain': 4, 'sentiment_jax.explain.request': 4,
+    'sentiment_jax.explain.attribution': 4, 'sentiment_jax.train': 4,
+    'sentiment_jax.explain.figures': 5, 'sentiment_jax.explain.page': 5,
+    'sentiment_jax.explain.dump': 6,
+    'sentiment_jax.evaluate': 7, 'sentiment_jax.predict': 7,
+    'sentiment_jax.benchmark': 7,
+    'sentiment_jax.main': 8,
+    'scaling.laws': 0, 'scaling.fitting': 1, 'scaling.runs': 1,
+    'scaling.analysis': 2, 'scaling.plots': 3, 'scaling.report': 4,
+    'scaling.fit': 5, 'scaling.sweep': 1,
+}
+# What analysis/, review/ and scaling/ may use of the classifier package.
+OPEN_TO_OTHER_PARTS = {'sentiment_jax.inference', 'sentiment_jax.metrics',
+                       'sentiment_jax.models', 'sentiment_jax.jsonl',
+                       'sentiment_jax.errors', 'sentiment_jax.input_pipeline'}
+PACKAGES = ('sentiment_jax', 'scaling')
+MAX_LINES = 400
+
+
+def module_files():
+  for package in PACKAGES:
+    for path in sorted((REPO / package).rglob('*.py')):
+      parts = path.relative_to(REPO).with_suffix('').parts
+      if parts[-1] == '__init__':
+        parts = parts[:-1]
+      yield '.'.join(parts), path
+
+
+def project_imports(name: str, tree: ast.Module) -> set[str]:
+  """Project modules imported anywhere in the file (lazy imports included)."""
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      found |= {alias.name for alias in node.names}
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      found.add(node.module)
+      # `from sentiment_jax import train` imports the module sentiment_jax.train.
+      found |= {f'{node.module}.{alias.name}' for alias in node.names}
+  return {module for module in found if module in FLOORS and module != name}
+
+
+MODULES = list(module_files())
+
+
+def test_every_module_has_a_floor():
+  assert sorted(name for name, _ in MODULES
+                if name not in PACKAGES) == sorted(FLOORS)
+
+
+@pytest.mark.parametrize('name, path', MODULES, ids=[n for n, _ in MODULES])
+def test_imports_point_down(name, path):
+  if name in PACKAGES:
+    return
+  imported = project_imports(name, ast.parse(path.read_text()))
+  upward = sorted(m for m in imported if FLOORS[m] >= FLOORS[name])
+  assert not upward, f'{name} (floor {FLOORS[name]}) imports {upward}'
+  if not name.startswith('sentiment_jax'):
+    closed = sorted(m for m in imported if m.startswith('sentiment_jax')
+                    and m not in OPEN_TO_OTHER_PARTS)
+    assert not closed, f'{name} reaches into {closed}'
+
+
+@pytest.mark.parametrize('name, path', MODULES, ids=[n for n, _ in MODULES])
+def test_files_are_small_and_name_their_job(name, path):
+  text = path.read_text()
+  assert len(text.splitlines()) < MAX_LINES, f'{path}: over {MAX_LINES} lines'
+  docstring = ast.get_docstring(ast.parse(text))
+  assert docstring and len(docstring.split()) >= 5, f'{path}: no docstring'
+
+
+def test_the_floor_check_catches_an_upward_import():
+  tree = ast.parse('from sentiment_jax import train\n')
+  assert project_imports('sentiment_jax.inference', tree) == {
+      'sentiment_jax.train'}
+
+
+def test_predict_loads_neither_tensorboard_nor_matplotlib():
+  """`-X importtime` of the predict path: what `--mode=predict` imports."""
+  result = subprocess.run(
+      [sys.executable, '-X', 'importtime', '-c',
+       'import sentiment_jax.main, sentiment_jax.predict, '
+       'sentiment_jax.distributed'],
+      cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  loaded = {line.split('|')[-1].strip() for line in result.stderr.splitlines()
+            if line.startswith('import time:')}
+  assert 'sentiment_jax.inference' in loaded
+  for heavy in ('tensorboardX', 'matplotlib', 'sentiment_jax.train'):
+    assert heavy not in loaded, heavy

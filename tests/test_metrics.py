@@ -1,0 +1,68 @@
+"""The one metrics module: the decision rule, log loss, and agreement with training."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from sentiment_jax import metrics, train
+
+
+def test_a_tie_is_positive_everywhere():
+  # argmax would call [0, 0] negative; the rule says P(positive) >= 0.5.
+  logits = np.zeros((1, 2), np.float32)
+  assert metrics.decide(logits)[0] == 1
+  assert metrics.p_positive(logits)[0] == 0.5
+  assert int(metrics.decide(jnp.asarray(logits))[0]) == 1  # JAX arrays too.
+  assert metrics.classification_metrics(
+      logits=logits, labels=np.asarray([1]))['accuracy'] == 1.0
+
+
+def test_the_label_follows_the_margin_not_a_rounded_probability():
+  # P(positive) of a margin of -1e-17 rounds to exactly 0.5 in float64;
+  # the margin says negative, and so does the rule.
+  logits = np.asarray([[1e-17, 0.0]])
+  assert metrics.p_positive(logits)[0] == 0.5
+  assert metrics.decide(logits)[0] == 0
+
+
+def test_log_loss_is_the_training_cross_entropy():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 3, (50, 2)).astype(np.float32)
+  labels = rng.integers(0, 2, 50)
+  training = float(train.cross_entropy(jnp.asarray(logits),
+                                       jnp.asarray(labels)).mean())
+  assert metrics.log_loss(logits, labels) == pytest.approx(training, rel=1e-5)
+  # And sklearn's, where probabilities are far from 0 and 1.
+  assert metrics.log_loss(logits, labels) == pytest.approx(
+      skm.log_loss(labels, metrics.p_positive(logits)), rel=1e-6)
+
+
+def test_log_loss_stays_exact_where_probabilities_saturate():
+  # A confident mistake by a margin of 60: P = 1 - 1e-26, which a clipped
+  # probability would cap at -log(1e-7) = 16.1; the true loss is 60.
+  logits = np.asarray([[60.0, 0.0]])
+  assert metrics.log_loss(logits, np.asarray([1])) == pytest.approx(60.0)
+
+
+def test_train_step_accuracy_uses_the_same_rule():
+  logits = jnp.asarray([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+  labels = np.asarray([1, 0, 0])
+  in_step = float((metrics.decide(logits) == labels).mean())
+  assert in_step == pytest.approx(2 / 3)
+  assert metrics.classification_metrics(
+      logits=np.asarray(logits), labels=labels)['accuracy'] == pytest.approx(
+          2 / 3)
+  assert jax.jit(metrics.decide)(logits).tolist() == [1, 0, 1]
+
+
+def test_accuracy_by_length_buckets_untruncated_lengths():
+  logits = np.asarray([[0, 1], [0, 1], [1, 0], [1, 0]], np.float32)
+  labels = np.asarray([1, 0, 0, 0])
+  rows = metrics.accuracy_by_length(logits, labels,
+                                    np.asarray([10, 20, 300, 2000]))
+  assert rows == [
+      {'tokens': '0-128', 'num_examples': 2, 'accuracy': 0.5},
+      {'tokens': '256-512', 'num_examples': 1, 'accuracy': 1.0},
+      {'tokens': '1024-', 'num_examples': 1, 'accuracy': 1.0}]
