@@ -9,10 +9,15 @@ one machine, pass `--coordinator_address=127.0.0.1:PORT --num_processes=N
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import jax
+from jax.experimental import multihost_utils
 
 from sentiment_jax.errors import InputError
+
+T = TypeVar('T')
 
 
 def initialize(coordinator_address: str | None, num_processes: int | None,
@@ -33,3 +38,19 @@ def initialize(coordinator_address: str | None, num_processes: int | None,
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
   print(f'JAX {jax.__version__}, process {jax.process_index() + 1}/'
         f'{jax.process_count()}, devices: {jax.devices()}', file=sys.stderr)
+
+
+def process_0_first(work: Callable[[], T], name: str) -> T:
+  """Runs `work` on process 0, then, after a barrier, on the other processes.
+
+  For work that writes shared files the others then read: preparing the TFDS
+  data, or training and saving the tokenizer. Single process: just `work()`.
+  """
+  if jax.process_count() == 1:
+    return work()
+  if jax.process_index() == 0:
+    result = work()
+  multihost_utils.sync_global_devices(name)
+  if jax.process_index() != 0:
+    result = work()
+  return result

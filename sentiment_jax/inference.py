@@ -18,8 +18,8 @@ import ml_collections
 import numpy as np
 import tokenizers
 
-from sentiment_jax import (input_pipeline, metrics, models, sharding,
-                           workdir as workdir_lib)
+from sentiment_jax import (distributed, input_pipeline, metrics, models,
+                           sharding, workdir as workdir_lib)
 
 
 @dataclasses.dataclass
@@ -78,8 +78,9 @@ class Predictor:
                 encoded.lengths, encoded.full_lengths)]
 
   def splits(self) -> dict[str, input_pipeline.Split]:
-    """The named splits of the run's data source."""
-    return input_pipeline.load_splits(self.config.data)
+    """The named splits of the run's data source (prepared by process 0)."""
+    return distributed.process_0_first(
+        lambda: input_pipeline.load_splits(self.config.data), 'data prepared')
 
   def score_split(self, name: str,
                   splits: dict[str, input_pipeline.Split] | None = None,

@@ -28,10 +28,8 @@ import optax
 import tensorboardX
 import tqdm
 from flax.training import train_state
-from jax.experimental import multihost_utils
-
-from sentiment_jax import (input_pipeline, jsonl, metrics, models, plots,
-                           sharding, workdir as workdir_lib)
+from sentiment_jax import (distributed, input_pipeline, jsonl, metrics,
+                           models, plots, sharding, workdir as workdir_lib)
 from sentiment_jax.errors import NonFiniteLossError
 
 
@@ -144,16 +142,20 @@ class MetricsLog:
 
 def load_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
                    texts: list[str]):
-  """The workdir's tokenizer; process 0 trains and saves it on a first run."""
+  """The workdir's tokenizer; on a first run process 0 trains and saves it.
+
+  The trainer breaks ties in hash order, so processes that each trained
+  their own could disagree; the others read process 0's file instead.
+  """
   path = workdir_lib.tokenizer_path(workdir)
-  if workdir_lib.is_writer() and not path.exists():
-    tokenizer = input_pipeline.train_tokenizer(texts, config.data.vocab_size)
-    workdir_lib.write_atomic(path, tokenizer.to_str())
-  if jax.process_count() > 1:
-    # The trainer's tie-breaking is not deterministic across processes, so
-    # the others read process 0's file instead of training their own.
-    multihost_utils.sync_global_devices('tokenizer written')
-  return input_pipeline.load_tokenizer(path)
+
+  def load_or_train():
+    if not path.exists():
+      tokenizer = input_pipeline.train_tokenizer(texts, config.data.vocab_size)
+      workdir_lib.write_atomic(path, tokenizer.to_str())
+    return input_pipeline.load_tokenizer(path)
+
+  return distributed.process_0_first(load_or_train, 'tokenizer saved')
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
@@ -166,7 +168,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   workdir_lib.check_compatible(config, workdir)
   d, t = config.data, config.train
   # Read the data before creating the workdir: a bad file leaves nothing.
-  splits = input_pipeline.load_splits(d)
+  splits = distributed.process_0_first(
+      lambda: input_pipeline.load_splits(d), 'data prepared')
   workdir_lib.prepare(config, workdir)
   splits['train'] = input_pipeline.subsample(splits['train'], d.train_fraction)
   tokenizer = load_tokenizer(config, workdir, splits['train'].texts)

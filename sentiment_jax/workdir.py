@@ -101,15 +101,11 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
     raise WorkdirError(f'{path} is corrupt; delete {workdir} or use another '
                        '--workdir') from None
   current = json.loads(config.to_json())
+  old, new = {}, {}
   for field in _IDENTITY_FIELDS + TRAJECTORY_FIELDS:
-    old = _flatten(_get(saved, field), field)
-    new = _flatten(_get(current, field), field)
-    for key in sorted(old.keys() & new.keys()):
-      if old[key] != new[key]:
-        raise WorkdirError(
-            f'{workdir} holds a run with {key}={old[key]!r} but this config '
-            f'has {new[key]!r}; resuming would change that run, so pass a new '
-            '--workdir (or drop the override)')
+    old.update(_flatten(_get(saved, field), field))
+    new.update(_flatten(_get(current, field), field))
+  _refuse_changes(old, new, f'{workdir} holds a run', 'this config')
 
 
 def check_trajectory(saved: dict, current: dict, workdir: Path) -> None:
@@ -118,12 +114,18 @@ def check_trajectory(saved: dict, current: dict, workdir: Path) -> None:
   `saved` is the `trajectory` dict of the checkpoint's metadata: the step
   counts (which also change when the data changes) and TRAJECTORY_FIELDS.
   """
-  for key in sorted(saved.keys() & current.keys()):
-    if saved[key] != current[key]:
+  _refuse_changes(saved, current, f'the checkpoint in {workdir} was trained',
+                  'this run')
+
+
+def _refuse_changes(old: dict[str, Any], new: dict[str, Any], before: str,
+                    now: str) -> None:
+  """Raises WorkdirError naming the first key (of both) whose value differs."""
+  for key in sorted(old.keys() & new.keys()):
+    if old[key] != new[key]:
       raise WorkdirError(
-          f'the checkpoint in {workdir} was trained with {key}={saved[key]!r} '
-          f'but this run has {current[key]!r}; resuming would change that run, '
-          'so pass a new --workdir')
+          f'{before} with {key}={old[key]!r} but {now} has {new[key]!r}; '
+          'resuming would change that run, so pass a new --workdir')
 
 
 def trajectory(config: ml_collections.ConfigDict, steps_per_epoch: int,
