@@ -71,9 +71,12 @@ def run(argv) -> None:
     if mode == 'train':
       from sentiment_jax import evaluate, train  # pylint: disable=g-import-not-at-top
       train.train_and_evaluate(config, workdir)
+      # The next commands run in one process: no mode or process flags.
       evaluate.report_after_training(config, workdir, ' '.join(
           ['python -m sentiment_jax.main'] + [
-              a for a in sys.argv[1:] if not a.startswith('--mode')]))
+              a for a in sys.argv[1:] if not a.startswith(
+                  ('--mode', '--coordinator_address', '--num_processes',
+                   '--process_id', '--distributed'))]))
     elif mode == 'eval':
       from sentiment_jax import evaluate  # pylint: disable=g-import-not-at-top
       evaluate.evaluate(config, workdir, _EVAL_SPLIT.value, attention_dump=dump)

@@ -69,7 +69,7 @@ class DataParallel:
         max_len=max_len)
     total = -(-len(encoded.ids) // batch_size)
     for batch in tqdm.tqdm(batches, total=total, desc=progress, leave=False,
-                           disable=progress is None):
+                           disable=progress is None or jax.process_index()):
       logits = np.asarray(self.eval_step(params,
                                          self.shard(batch)['tokens']))
       real = batch['weight'] > 0

@@ -78,6 +78,7 @@ def test_only_process_0_reports(runs):
   # Process 1's stdout holds only gloo's own connection log, if anything.
   assert 'accuracy' not in outputs['process 1'][0]
   assert 'next:' not in outputs['process 1'][0]
+  assert '--process_id' not in outputs['process 0'][0]  # Hints run alone.
 
 
 def test_two_processes_match_one_process_with_two_devices(runs):
