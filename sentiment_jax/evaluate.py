@@ -94,11 +94,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       'num_truncated': scored.encoded.num_truncated,
       'eval_seconds': seconds,
   }
-  if config.eval.baseline if baseline is None else baseline:
-    train_split = input_pipeline.subsample(splits['train'],
-                                           config.data.train_fraction)
-    report['baseline'] = tfidf_baseline(train_split, scored.data)
   if workdir_lib.is_writer():
+    if config.eval.baseline if baseline is None else baseline:
+      # Not a collective, so only the process that reports fits it.
+      train_split = input_pipeline.subsample(splits['train'],
+                                             config.data.train_fraction)
+      report['baseline'] = tfidf_baseline(train_split, scored.data)
     workdir_lib.write_atomic(workdir / f'eval_{split}.json',
                              json.dumps(report, indent=2))
     errors = confident_errors(scored, config.eval.num_errors)
