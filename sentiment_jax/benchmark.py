@@ -91,8 +91,7 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
     eval_batch = config.data.eval_batch_size
     eval_tokens = parallel.shard({
         'tokens': rng.integers(3, cfg.vocab_size, (eval_batch, seq),
-                               dtype=np.int32),
-        'label': np.zeros(eval_batch, np.int32)})['tokens']
+                               dtype=np.int32)}, ('tokens',))['tokens']
     params = holder[0].params
     seconds = statistics.median(time_call(
         lambda: parallel.eval_step(params, eval_tokens), repeats))

@@ -46,12 +46,15 @@ class DataParallel:
                                           lambda index: value[index])
     return jax.tree_util.tree_map(put, tree)
 
-  def shard(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    """`tokens` `[batch, seq]` and `label` `[batch]` split along 'data'."""
+  def shard(self, batch: dict[str, np.ndarray],
+            keys: tuple[str, ...] = ('tokens', 'label')
+            ) -> dict[str, jax.Array]:
+    """`batch[key]` (`tokens` `[batch, seq]`, `label` `[batch]`) split along
+    'data', for each of `keys`."""
     return {key: jax.make_array_from_callback(
                 batch[key].shape, self.data,
                 lambda index, value=batch[key]: value[index])
-            for key in ('tokens', 'label')}
+            for key in keys}
 
   def logits(self, params: Any, encoded: input_pipeline.Encoded, *,
              batch_size: int, pad_multiple: int, max_len: int,
@@ -70,8 +73,8 @@ class DataParallel:
     total = -(-len(encoded.ids) // batch_size)
     for batch in tqdm.tqdm(batches, total=total, desc=progress, leave=False,
                            disable=progress is None or jax.process_index()):
-      logits = np.asarray(self.eval_step(params,
-                                         self.shard(batch)['tokens']))
+      tokens = self.shard(batch, ('tokens',))['tokens']
+      logits = np.asarray(self.eval_step(params, tokens))
       real = batch['weight'] > 0
       out[batch['index'][real]] = logits[real]
     return out
