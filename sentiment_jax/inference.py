@@ -83,8 +83,8 @@ class Predictor:
         lambda: input_pipeline.load_splits(self.config.data), 'data prepared')
 
   def score_split(self, name: str,
-                  splits: dict[str, input_pipeline.Split] | None = None,
-                  progress: bool = True) -> Scored:
+                  splits: dict[str, input_pipeline.Split] | None = None
+                  ) -> Scored:
     """Scores split `name` (loading the splits unless given)."""
     splits = self.splits() if splits is None else splits
     if name not in splits:
@@ -92,8 +92,7 @@ class Predictor:
           f'split {name!r} is not a split of {self.config.data.source}; '
           f'choose one of {sorted(splits)}')
     encoded = self.encode(splits[name].texts)
-    logits = self.logits(encoded, progress=f'score {name}' if progress
-                         else None)
+    logits = self.logits(encoded, progress=f'score {name}')
     return Scored(name, splits[name], encoded, logits)
 
 

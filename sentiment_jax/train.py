@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -26,6 +25,7 @@ import ml_collections
 import numpy as np
 import optax
 import tensorboardX
+import tokenizers
 import tqdm
 from flax.training import train_state
 from sentiment_jax import (distributed, input_pipeline, jsonl, metrics,
@@ -140,8 +140,8 @@ class MetricsLog:
       self.file.close()
 
 
-def load_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
-                   texts: list[str]):
+def load_or_train_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
+                            texts: list[str]) -> tokenizers.Tokenizer:
   """The workdir's tokenizer; on a first run process 0 trains and saves it.
 
   The trainer breaks ties in hash order, so processes that each trained
@@ -153,7 +153,7 @@ def load_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
     if not path.exists():
       tokenizer = input_pipeline.train_tokenizer(texts, config.data.vocab_size)
       workdir_lib.write_atomic(path, tokenizer.to_str())
-    return input_pipeline.load_tokenizer(path)
+    return workdir_lib.load_tokenizer(workdir)
 
   return distributed.process_0_first(load_or_train, 'tokenizer saved')
 
@@ -172,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       lambda: input_pipeline.load_splits(d), 'data prepared')
   workdir_lib.prepare(config, workdir)
   splits['train'] = input_pipeline.subsample(splits['train'], d.train_fraction)
-  tokenizer = load_tokenizer(config, workdir, splits['train'].texts)
+  tokenizer = load_or_train_tokenizer(config, workdir, splits['train'].texts)
   train_data, val_data = (
       input_pipeline.encode(tokenizer, splits[name].texts, d.max_len,
                             d.truncation) for name in ('train', 'validation'))

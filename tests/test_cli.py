@@ -1,7 +1,7 @@
 """The command line end to end: train, eval, predict, kill-and-resume, bad input.
 
 Every test runs `python -m sentiment_jax.main` in a subprocess on the tiny
-config and a learnable synthetic CSV (see conftest.py).
+config and a learnable synthetic CSV (see helpers.py).
 """
 
 import concurrent.futures

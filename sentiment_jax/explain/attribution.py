@@ -116,7 +116,7 @@ def kept_positions(pieces: Sequence[int], kept: Sequence[int]) -> np.ndarray:
       return np.concatenate([np.arange(head),
                              np.arange(tail_start, len(pieces))]).astype(int)
   raise ValueError('the model input is not a prefix plus a suffix of the '
-                   "text's pieces; attention.kept_positions needs updating for "
+                   "text's pieces; explain.attribution.kept_positions needs updating for "
                    'the current data.truncation')
 
 
