@@ -2,6 +2,9 @@
 
 Writes `eval_<split>.json`, `errors_<split>.jsonl` (most confident mistakes),
 `roc_<split>.png` and `confusion_<split>.png` to the workdir, and prints a table.
+Once the run has a fitted temperature, the report adds calibrated log loss,
+Brier score and ECE beside the raw ones, and the errors carry both
+probabilities.
 """
 
 from __future__ import annotations
@@ -11,11 +14,10 @@ import time
 from pathlib import Path
 
 import ml_collections
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
-from sentiment_jax import (inference, input_pipeline, metrics, plots,
+from sentiment_jax import (baseline as baseline_lib,
+                           calibration as calibration_lib, inference,
+                           input_pipeline, metrics, plots,
                            workdir as workdir_lib)
 from sentiment_jax.explain import dump as explain_dump
 from sentiment_jax.explain import request as explain_request
@@ -23,29 +25,40 @@ from sentiment_jax.explain import request as explain_request
 
 def tfidf_baseline(train: input_pipeline.Split, split: input_pipeline.Split
                    ) -> dict[str, object]:
-  """TF-IDF (1-2 grams) + logistic regression fit on train, scored on split."""
-  start = time.perf_counter()
-  vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-  features = vectorizer.fit_transform(train.texts)
-  # C chosen on the validation split from {3, 10, 30, 100}.
-  classifier = LogisticRegression(C=30.0, max_iter=2000)
-  classifier.fit(features, train.labels)
-  # Logits [0, margin] give softmax P(positive) = predict_proba's sigmoid.
-  margin = classifier.decision_function(vectorizer.transform(split.texts))
-  logits = np.stack([np.zeros_like(margin), margin], axis=1)
-  result = metrics.classification_metrics(logits=logits, labels=split.labels)
-  result['fit_seconds'] = time.perf_counter() - start
+  """The TF-IDF baseline fit on train, scored on split."""
+  model = baseline_lib.TfidfBaseline(train)
+  result = metrics.classification_metrics(logits=model.logits(split.texts),
+                                          labels=split.labels)
+  result['fit_seconds'] = model.fit_seconds
   return result
 
 
+def calibration_report(calibration: calibration_lib.Calibration,
+                       scored: inference.Scored) -> dict[str, object]:
+  """Log loss, Brier and 15-bin ECE before and after temperature scaling."""
+  labels = scored.data.labels
+  out: dict[str, object] = {'temperature': calibration.temperature,
+                            'fitted_on': calibration.fitted_on}
+  for name, logits in (('raw', scored.logits),
+                       ('calibrated', calibration.apply(scored.logits))):
+    out[name] = {'log_loss': metrics.log_loss(logits, labels),
+                 'brier': metrics.brier(logits, labels),
+                 'ece_15': metrics.ece(metrics.confidence(logits),
+                                       metrics.decide(logits) == labels)}
+  return out
+
+
 def confident_errors(scored: inference.Scored, count: int,
+                     calibration: calibration_lib.Calibration | None = None,
                      excerpt_chars: int = 300) -> list[dict]:
   """The `count` mistakes with the largest margin for the wrong label."""
   chosen = metrics.confident_examples(scored.logits, scored.data.labels, count,
                                       mistakes_share=1.0)
-  prob = scored.p_positive
+  raw = scored.p_positive
+  prob = (raw if calibration is None
+          else metrics.p_positive(calibration.apply(scored.logits)))
   return [{'index': i, 'label': int(scored.data.labels[i]),
-           'p_positive': float(prob[i]),
+           'p_positive': float(prob[i]), 'p_positive_raw': float(raw[i]),
            'text': scored.data.texts[i][:excerpt_chars]}
           for i, group in chosen if group == 'confident_mistake']
 
@@ -61,6 +74,12 @@ def _format_table(report: dict) -> str:
   for name in names:
     lines.append(f'{name:<12}' + ''.join(f'{c[name]:>14.4f}'
                                          for _, c in columns))
+  if 'calibration' in report:
+    c = report['calibration']
+    lines.append(f'calibrated (T={c["temperature"]:.3f}, fitted on '
+                 f'{c["fitted_on"]}): log_loss {c["calibrated"]["log_loss"]:.4f}'
+                 f' (raw {c["raw"]["log_loss"]:.4f}), ECE-15 '
+                 f'{c["calibrated"]["ece_15"]:.4f} (raw {c["raw"]["ece_15"]:.4f})')
   lines.append('accuracy by review length (tokens):')
   for row in report['accuracy_by_length']:
     lines.append(f'  {row["tokens"]:>10}: {row["accuracy"]:.4f} '
@@ -94,6 +113,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       'num_truncated': scored.encoded.num_truncated,
       'eval_seconds': seconds,
   }
+  if predictor.calibration is not None:
+    report['calibration'] = calibration_report(predictor.calibration, scored)
   if workdir_lib.is_writer():
     if config.eval.baseline if baseline is None else baseline:
       # Not a collective, so only the process that reports fits it.
@@ -102,7 +123,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       report['baseline'] = tfidf_baseline(train_split, scored.data)
     workdir_lib.write_atomic(workdir / f'eval_{split}.json',
                              json.dumps(report, indent=2))
-    errors = confident_errors(scored, config.eval.num_errors)
+    errors = confident_errors(scored, config.eval.num_errors,
+                              predictor.calibration)
     workdir_lib.write_atomic(workdir / f'errors_{split}.jsonl',
                              ''.join(json.dumps(e) + '\n' for e in errors))
     plots.roc_and_confusion(scored.logits, scored.data.labels, split, workdir)

@@ -1,7 +1,8 @@
 """The one way to load a trained run and score text with it: `Predictor`.
 
 `load_predictor(config, workdir)` reads the workdir's config.json, tokenizer
-and best checkpoint, so training-time tokenization is reproduced exactly.
+and best checkpoint, so training-time tokenization is reproduced exactly, and
+its `calibration.json` when a temperature has been fitted.
 `evaluate`, `predict`, `explain/`, `benchmark`, `analysis/` and `review/` all
 score through it. It never imports `train`.
 """
@@ -18,8 +19,11 @@ import ml_collections
 import numpy as np
 import tokenizers
 
-from sentiment_jax import (distributed, input_pipeline, metrics, models,
-                           sharding, workdir as workdir_lib)
+from sentiment_jax import (calibration as calibration_lib, distributed,
+                           input_pipeline, metrics, models, sharding,
+                           workdir as workdir_lib)
+
+DEFAULT_TARGET_ACCURACY = 0.95  # Abstain below the confidence that reaches it.
 
 
 @dataclasses.dataclass
@@ -50,6 +54,15 @@ class Predictor:
   params: Any  # Replicated over the mesh.
   step: int  # Training step of the checkpoint.
   parallel: sharding.DataParallel
+  workdir: Path
+  calibration: calibration_lib.Calibration | None = None  # None: not fitted.
+
+  def save_calibration(self, calibration: calibration_lib.Calibration
+                       ) -> None:
+    """Stores a fitted temperature in the workdir; predict and eval use it."""
+    if workdir_lib.is_writer():
+      workdir_lib.save_calibration(self.workdir, calibration)
+    self.calibration = calibration
 
   def encode(self, texts: Sequence[str]) -> input_pipeline.Encoded:
     d = self.config.data
@@ -65,17 +78,41 @@ class Predictor:
                                 pad_multiple=d.pad_multiple, max_len=d.max_len,
                                 progress=progress)
 
-  def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Label, P(positive) and token counts per text (predict's JSON rows)."""
+  def pooled(self, encoded: input_pipeline.Encoded,
+             progress: str | None = None) -> np.ndarray:
+    """The pooled representation `[n, embed]` the head reads, in input order."""
+    d = self.config.data
+    return self.parallel.logits(self.params, encoded,
+                                batch_size=d.eval_batch_size,
+                                pad_multiple=d.pad_multiple, max_len=d.max_len,
+                                progress=progress,
+                                step=self.parallel.pooled_step)
+
+  def predict(self, texts: Sequence[str],
+              target_accuracy: float = DEFAULT_TARGET_ACCURACY
+              ) -> list[dict[str, Any]]:
+    """Predict's JSON rows: label, P(positive), abstention and token counts.
+
+    `p_positive` is calibrated when the run has a temperature (and equals
+    `p_positive_raw` otherwise); `abstain` is None until one is fitted.
+    """
     encoded = self.encode(texts)
-    logits = self.logits(encoded)
+    raw = self.logits(encoded)
+    if self.calibration is None:
+      calibrated, abstain = raw, [None] * len(texts)
+    else:
+      calibrated = self.calibration.apply(raw)
+      abstain = self.calibration.abstain(raw, target_accuracy).tolist()
     return [{'text': text,
              'label': metrics.LABEL_NAMES[label],
              'p_positive': round(float(p), 6),
+             'p_positive_raw': round(float(p_raw), 6),
+             'abstain': skip,
              'num_tokens': int(used), 'truncated_tokens': int(full - used)}
-            for text, label, p, used, full in zip(
-                texts, metrics.decide(logits), metrics.p_positive(logits),
-                encoded.lengths, encoded.full_lengths)]
+            for text, label, p, p_raw, skip, used, full in zip(
+                texts, metrics.decide(raw), metrics.p_positive(calibrated),
+                metrics.p_positive(raw), abstain, encoded.lengths,
+                encoded.full_lengths)]
 
   def splits(self) -> dict[str, input_pipeline.Split]:
     """The named splits of the run's data source (prepared by process 0)."""
@@ -129,4 +166,5 @@ def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
         '--mode=train')
   state, meta = restored
   return Predictor(config, tokenizer, model, state['params'],
-                   int(meta['step']), parallel)
+                   int(meta['step']), parallel, workdir,
+                   workdir_lib.load_calibration(workdir))

@@ -27,6 +27,9 @@ _INPUT_FILE = flags.DEFINE_string(
     'a "text" field.')
 _OUTPUT_FILE = flags.DEFINE_string('output_file', None,
                                    'Also write the predictions (JSONL) here.')
+_TARGET_ACCURACY = flags.DEFINE_float(
+    'target_accuracy', 0.95, '--mode=predict: abstain below the calibrated '
+    'confidence at which validation accuracy reached this.')
 _DUMP = flags.DEFINE_string(
     'attention_dump', None, 'With --mode=predict or eval: write attention '
     'figures, rollout, importance scores and an offline page per text here.')
@@ -83,7 +86,8 @@ def run(argv) -> None:
     else:
       from sentiment_jax import predict  # pylint: disable=g-import-not-at-top
       predict.predict(config, workdir, _TEXT.value, _INPUT_FILE.value,
-                      _OUTPUT_FILE.value, attention_dump=dump)
+                      _OUTPUT_FILE.value, attention_dump=dump,
+                      target_accuracy=_TARGET_ACCURACY.value)
   except errors.UserError as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

@@ -11,6 +11,9 @@
   read this one number.
 * Everything else (precision, recall, F1, AUC, confusion matrix) is
   scikit-learn on these labels and `P(positive)`.
+* Calibration: top-label confidence (the probability of the predicted label),
+  expected calibration error over equal-width or equal-mass bins (Guo et al.
+  2017), and the binary Brier score.
 """
 
 from __future__ import annotations
@@ -100,3 +103,48 @@ def confident_examples(logits: np.ndarray, labels: np.ndarray, count: int,
   right = right[:count - len(wrong)]
   return ([(int(i), 'confident_correct') for i in right]
           + [(int(i), 'confident_mistake') for i in wrong])
+
+
+def confidence(logits: np.ndarray) -> np.ndarray:
+  """Top-label confidence `[n]`: the probability of the label `decide` picks."""
+  prob = p_positive(logits)
+  return np.where(decide(np.asarray(logits)) == 1, prob, 1 - prob)
+
+
+def reliability_bins(confidence_: np.ndarray, correct: np.ndarray,
+                     num_bins: int = 15, adaptive: bool = False
+                     ) -> list[dict[str, float]]:
+  """Per non-empty bin: edges, count, mean confidence and accuracy.
+
+  Equal-width bins split [0, 1] into `num_bins` (a confidence on an edge goes
+  to the bin above, 1.0 to the last); `adaptive` bins hold equal counts of the
+  sorted confidences instead.
+  """
+  confidence_ = np.asarray(confidence_, np.float64)
+  correct = np.asarray(correct, np.float64)
+  if adaptive:
+    order = np.argsort(confidence_, kind='stable')
+    groups = [g for g in np.array_split(order, num_bins) if len(g)]
+  else:
+    which = np.minimum((confidence_ * num_bins).astype(int), num_bins - 1)
+    groups = [np.flatnonzero(which == b) for b in range(num_bins)]
+  return [{'low': float(confidence_[g].min()) if adaptive else b / num_bins,
+           'high': (float(confidence_[g].max()) if adaptive
+                    else (b + 1) / num_bins),
+           'count': int(len(g)), 'confidence': float(confidence_[g].mean()),
+           'accuracy': float(correct[g].mean())}
+          for b, g in enumerate(groups) if len(g)]
+
+
+def ece(confidence_: np.ndarray, correct: np.ndarray, num_bins: int = 15,
+        adaptive: bool = False) -> float:
+  """Expected calibration error: the count-weighted |accuracy - confidence|."""
+  bins = reliability_bins(confidence_, correct, num_bins, adaptive)
+  total = sum(b['count'] for b in bins)
+  return float(sum(b['count'] * abs(b['accuracy'] - b['confidence'])
+                   for b in bins) / total)
+
+
+def brier(logits: np.ndarray, labels: np.ndarray) -> float:
+  """Binary Brier score: the mean of (P(positive) - label)^2."""
+  return float(np.mean((p_positive(logits) - np.asarray(labels)) ** 2))

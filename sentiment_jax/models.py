@@ -4,6 +4,8 @@ Every attention layer sows its attention probabilities into the `intermediates`
 collection, so `model.apply(..., mutable=['intermediates'])` returns them for
 all layers: `intermediates['encoder']['layer_{i}']['attention']
 ['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
+The classifier also sows its pooled representation, `intermediates['pooled']`
+(`[batch, embed]`), which out-of-distribution scores read.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class Classifier(nn.Module):
       pooled = (x * mask).sum(1) / jnp.maximum(mask.sum(1), 1)
     else:
       raise ValueError(f"pooling must be 'mean' or 'cls', got {cfg.pooling!r}")
+    self.sow('intermediates', 'pooled', pooled)
     logits = nn.Dense(cfg.num_classes, dtype=cfg.dtype, name='head')(pooled)
     return logits.astype(jnp.float32)
 

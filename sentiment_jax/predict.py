@@ -1,13 +1,17 @@
 """`--mode=predict`: classify `--text` values or an `--input_file`, one JSON per text.
 
-Each output line: `{"text", "label", "p_positive", "num_tokens",
-"truncated_tokens"}`; `--output_file` gets the same lines. Plain predict
+Each output line: `{"text", "label", "p_positive", "p_positive_raw",
+"abstain", "num_tokens", "truncated_tokens"}`; `--output_file` gets the same
+lines. `p_positive` is calibrated and `abstain` is true below the confidence
+that reached `--target_accuracy` on validation, once `analysis.main` has
+fitted the run's temperature; before that `abstain` is null. Plain predict
 loads no plotting or training code; `--attention_dump` adds `explain/`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,9 +51,13 @@ def check_texts(texts: Sequence[str], source: str) -> list[str]:
 def predict(config: ml_collections.ConfigDict, workdir: str,
             texts: Sequence[str], input_file: str | None,
             output_file: str | None,
-            attention_dump: explain_request.DumpRequest | None = None
+            attention_dump: explain_request.DumpRequest | None = None,
+            target_accuracy: float = inference.DEFAULT_TARGET_ACCURACY
             ) -> list[dict]:
   """Classifies texts; prints and optionally writes one JSON object each."""
+  if not 0.5 <= target_accuracy < 1:
+    raise InputError(f'--target_accuracy={target_accuracy} is out of range; '
+                     'give an accuracy in [0.5, 1), e.g. 0.95')
   if not texts and not input_file:
     raise InputError('nothing to predict; pass --text="..." or --input_file')
   texts = check_texts(texts, '--text')
@@ -58,8 +66,12 @@ def predict(config: ml_collections.ConfigDict, workdir: str,
   predictor = inference.load_predictor(config, workdir)
   if attention_dump:
     attention_dump.check(predictor.model.config)
-  rows = predictor.predict(texts)
+  rows = predictor.predict(texts, target_accuracy)
   if workdir_lib.is_writer():
+    if predictor.calibration is None:
+      print(f'note: {workdir} has no fitted temperature, so p_positive is raw '
+            'and abstain is null; fit one with python -m analysis.main '
+            f'--workdir={workdir} --studies=calibration', file=sys.stderr)
     lines = ''.join(json.dumps(row) + '\n' for row in rows)
     if output_file:
       try:

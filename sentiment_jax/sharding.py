@@ -34,9 +34,16 @@ class DataParallel:
       """Float32 logits `[batch, classes]` for tokens `[batch, seq]`."""
       return eval_model.apply({'params': params}, tokens)
 
-    self.eval_step = jax.jit(eval_step,
-                             in_shardings=(self.replicated, self.data),
-                             out_shardings=self.replicated)
+    def pooled_step(params: Any, tokens: jax.Array) -> jax.Array:
+      """The pooled representation `[batch, embed]` the head reads."""
+      _, state = eval_model.apply({'params': params}, tokens,
+                                  mutable=['intermediates'])
+      return state['intermediates']['pooled'][0]
+
+    self.eval_step, self.pooled_step = (
+        jax.jit(step, in_shardings=(self.replicated, self.data),
+                out_shardings=self.replicated)
+        for step in (eval_step, pooled_step))
 
   def replicate(self, tree: Any) -> Any:
     """A copy of `tree` on every device; each process passes the same values."""
@@ -58,14 +65,15 @@ class DataParallel:
 
   def logits(self, params: Any, encoded: input_pipeline.Encoded, *,
              batch_size: int, pad_multiple: int, max_len: int,
-             progress: str | None = None) -> np.ndarray:
-    """Float32 logits `[n, classes]` for every encoded text, in input order."""
+             progress: str | None = None, step: Any = None) -> np.ndarray:
+    """`step`'s float32 output `[n, ...]` for every encoded text, in input
+    order: logits `[n, classes]` from `eval_step` unless another is given."""
+    step = step or self.eval_step
     # Few texts (predict) get a small batch, not one padded with filler rows;
     # it stays a multiple of the device count for the data sharding.
     devices = jax.device_count()
     batch_size = min(batch_size, -(-len(encoded.ids) // devices) * devices)
-    out = np.zeros((len(encoded.ids), models.TransformerConfig.num_classes),
-                   np.float32)
+    out = None
     labels = np.zeros(len(encoded.ids), np.int32)
     batches = input_pipeline.eval_batches(
         encoded, labels, batch_size=batch_size, pad_multiple=pad_multiple,
@@ -74,7 +82,11 @@ class DataParallel:
     for batch in tqdm.tqdm(batches, total=total, desc=progress, leave=False,
                            disable=progress is None or jax.process_index()):
       tokens = self.shard(batch, ('tokens',))['tokens']
-      logits = np.asarray(self.eval_step(params, tokens))
+      values = np.asarray(step(params, tokens), np.float32)
+      if out is None:
+        out = np.zeros((len(encoded.ids),) + values.shape[1:], np.float32)
       real = batch['weight'] > 0
-      out[batch['index'][real]] = logits[real]
+      out[batch['index'][real]] = values[real]
+    if out is None:  # No texts.
+      out = np.zeros((0, models.TransformerConfig.num_classes), np.float32)
     return out

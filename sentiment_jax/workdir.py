@@ -1,8 +1,8 @@
 """What a run directory holds and how runs agree with it.
 
 A workdir explains itself: `config.json` (resolved config), `tokenizer.json`,
-`checkpoints/{latest,best}`, `metrics.jsonl`, `tensorboard/`, and the eval and
-plot outputs. This module checks a config against a workdir, reads and writes
+`checkpoints/{latest,best}`, `metrics.jsonl`, `tensorboard/`, the eval and
+plot outputs, and `calibration.json` once a temperature is fitted. This module checks a config against a workdir, reads and writes
 the tokenizer, and restores checkpoints, falling back past a corrupt one.
 """
 
@@ -19,7 +19,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tokenizers
 
-from sentiment_jax import input_pipeline
+from sentiment_jax import calibration as calibration_lib, input_pipeline
 from sentiment_jax.errors import ConfigError, WorkdirError
 
 # Fields that fix the shapes of the params or the tokenization: a workdir run
@@ -209,6 +209,25 @@ def load_tokenizer(workdir: Path) -> tokenizers.Tokenizer:
     raise WorkdirError(f'no trained model in {workdir} (no tokenizer.json); '
                        'train first with --mode=train or pass --workdir')
   return input_pipeline.load_tokenizer(path)
+
+
+def save_calibration(workdir: Path, calibration: calibration_lib.Calibration
+                     ) -> None:
+  write_atomic(workdir / 'calibration.json',
+               json.dumps(calibration.to_json()))
+
+
+def load_calibration(workdir: Path) -> calibration_lib.Calibration | None:
+  """The run's fitted temperature, or None before one is fitted."""
+  path = workdir / 'calibration.json'
+  if not path.exists():
+    return None
+  try:
+    return calibration_lib.Calibration.from_json(json.loads(path.read_text()))
+  except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; delete it and fit again with '
+                       f'python -m analysis.main --workdir={workdir} '
+                       '--studies=calibration') from None
 
 
 def checkpoint_manager(workdir: Path, kind: str, max_to_keep: int

@@ -68,6 +68,14 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
       env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def run_analysis(*args: str, timeout: float = 600
+                 ) -> subprocess.CompletedProcess:
+  """Runs `python -m analysis.main ARGS` from the repo root."""
+  return subprocess.run(
+      [sys.executable, '-m', 'analysis.main', *args], cwd=REPO,
+      env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
 def check_ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
   assert result.returncode == 0, result.stderr[-3000:]
   return result

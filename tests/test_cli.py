@@ -136,8 +136,8 @@ def test_eval_runs_on_the_validation_split(trained_run):
   assert (trained_run / 'errors_validation.jsonl').is_file()
 
 
-PREDICT_KEYS = {'text', 'label', 'p_positive', 'num_tokens',
-                'truncated_tokens'}
+PREDICT_KEYS = {'text', 'label', 'p_positive', 'p_positive_raw', 'abstain',
+                'num_tokens', 'truncated_tokens'}
 
 
 def test_predict_texts_and_plain_file_to_output_file(trained_run, tmp_path):
@@ -162,6 +162,10 @@ def test_predict_texts_and_plain_file_to_output_file(trained_run, tmp_path):
   for row in rows:
     assert set(row) == PREDICT_KEYS
     assert (row['p_positive'] >= 0.5) == (row['label'] == 'positive')
+    # No temperature fitted yet: raw probabilities, no abstention, and a note.
+    assert row['p_positive'] == row['p_positive_raw']
+    assert row['abstain'] is None
+  assert 'no fitted temperature' in result.stderr
   max_len = json.loads(
       (trained_run / 'config.json').read_text())['data']['max_len']
   assert all(r['truncated_tokens'] == 0 for r in rows[:3])
@@ -373,6 +377,9 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
       'predict_empty_text': (
           [tiny, f'--workdir={trained_run}', '--mode=predict', '--text='],
           'empty', None),
+      'predict_target_out_of_range': (
+          [tiny, f'--workdir={trained_run}', '--mode=predict', '--text=good',
+           '--target_accuracy=1.5'], '--target_accuracy=1.5', None),
       'predict_nothing': (
           [tiny, f'--workdir={trained_run}', '--mode=predict'], '--text',
           None),

@@ -17,8 +17,9 @@ FLOORS = {
     'sentiment_jax.errors': 0, 'sentiment_jax.models': 0,
     'sentiment_jax.jsonl': 0, 'sentiment_jax.metrics': 0,
     'sentiment_jax.input_pipeline': 1, 'sentiment_jax.plots': 1,
-    'sentiment_jax.distributed': 1,
+    'sentiment_jax.distributed': 1, 'sentiment_jax.calibration': 1,
     'sentiment_jax.sharding': 2, 'sentiment_jax.workdir': 2,
+    'sentiment_jax.baseline': 2,
     'sentiment_jax.inference': 3,
     'sentiment_jax.explain': 4, 'sentiment_jax.explain.request': 4,
     'sentiment_jax.explain.attribution': 4, 'sentiment_jax.train': 4,
@@ -30,12 +31,18 @@ FLOORS = {
     'scaling.laws': 0, 'scaling.fitting': 1, 'scaling.runs': 1,
     'scaling.analysis': 2, 'scaling.plots': 3, 'scaling.report': 4,
     'scaling.fit': 5, 'scaling.sweep': 1,
+    'analysis.stats': 0, 'analysis.lexicon': 0, 'analysis.context': 0,
+    'analysis.figures': 0, 'analysis.report': 0,
+    'analysis.calibration': 1, 'analysis.behaviour': 1, 'analysis.shift': 1,
+    'analysis.ood': 1, 'analysis.selective': 1, 'analysis.attack': 1,
+    'analysis.main': 2,
 }
 # What analysis/, review/ and scaling/ may use of the classifier package.
 OPEN_TO_OTHER_PARTS = {'sentiment_jax.inference', 'sentiment_jax.metrics',
                        'sentiment_jax.models', 'sentiment_jax.jsonl',
-                       'sentiment_jax.errors', 'sentiment_jax.input_pipeline'}
-PACKAGES = ('sentiment_jax', 'scaling')
+                       'sentiment_jax.errors', 'sentiment_jax.input_pipeline',
+                       'sentiment_jax.calibration', 'sentiment_jax.baseline'}
+PACKAGES = ('sentiment_jax', 'scaling', 'analysis')
 MAX_LINES = 400
 
 
