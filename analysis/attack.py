@@ -11,9 +11,9 @@ baseline both classify correctly.
 * `hotflip`, white box (transformer only; TF-IDF has no embeddings to take
   gradients through): each step takes `jax.grad` of the true-class margin
   w.r.t. the token embeddings, estimates to first order what replacing a
-  token with any whole-word vocabulary token would do (Ebrahimi et al. 2018),
-  and makes the best flip among the `POSITIONS` positions with the largest
-  gradient, up to `HOTFLIP_BUDGET` of the tokens. The flips need not keep
+  whole-word token with any whole-word vocabulary token would do (Ebrahimi et
+  al. 2018), and makes the best flip among the `POSITIONS` positions with the
+  largest gradient, up to `HOTFLIP_BUDGET` of the tokens. The flips need not keep
   the meaning: it measures how few token edits flip the model.
 """
 
@@ -153,6 +153,9 @@ def hotflip_attack(ctx: context_lib.Context, texts: list[str],
   vocab = predictor.tokenizer.get_vocab()
   allowed = np.zeros(predictor.tokenizer.get_vocab_size(), bool)
   allowed[[i for w, i in vocab.items() if w.isalpha()]] = True
+  # Word-continuation pieces ('##ing') stay, so a flip swaps whole words.
+  continuation = np.zeros_like(allowed)
+  continuation[[i for w, i in vocab.items() if w.startswith('##')]] = True
   encoded = predictor.encode(texts)
   d = predictor.config.data
   fooled = np.zeros(len(texts), bool)
@@ -165,7 +168,7 @@ def hotflip_attack(ctx: context_lib.Context, texts: list[str],
     lengths = np.asarray([len(x) for x in ids])
     budget = np.maximum(1, np.floor(HOTFLIP_BUDGET * (lengths - 1))).astype(int)
     chunk_labels = labels[start:start + CHUNK]
-    frozen = (tokens == 0)
+    frozen = (tokens == 0) | continuation[tokens]
     frozen[:, 0] = True  # [CLS]
     done = np.zeros(len(ids), bool)
     used = np.zeros(len(ids), int)
@@ -187,7 +190,9 @@ def hotflip_attack(ctx: context_lib.Context, texts: list[str],
     edited_ids += [row[:n] for row, n in zip(tokens, lengths)]
     progress.update()
   share = flips / np.maximum(encoded.lengths - 1, 1)
-  shown = [{'flips': int(flips[k]),
+  token = predictor.tokenizer.id_to_token
+  shown = [{'changes': [(token(int(a)), token(int(b))) for a, b in zip(
+                encoded.ids[k], edited_ids[k]) if a != b],
             'edited': predictor.tokenizer.decode(edited_ids[k].tolist())[:600]}
            for k in np.flatnonzero(fooled)[:EXAMPLES]]
   return {'num_examples': len(texts),

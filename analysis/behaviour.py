@@ -24,7 +24,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 
 from analysis import context as context_lib, lexicon as lx, stats
 from sentiment_jax import metrics

@@ -90,13 +90,14 @@ def ood(results: dict[str, Any], path: Path) -> None:
           errs.append([[max(entry['auroc'] - low, 0)],
                        [max(high - entry['auroc'], 0)]])
       if xs:
-        ax.bar(xs, ys, width=0.15, label=score,
+        # One colour per score in both panels.
+        ax.bar(xs, ys, width=0.15, label=score, color=f'C{j}',
                yerr=np.concatenate(errs, axis=1), capsize=2)
     ax.axhline(0.5, color='k', lw=0.8, ls='--')
     ax.set_xticks(range(len(sets)), sets, fontsize=8)
     ax.set(title=f'{name}: OOD AUROC vs IMDB test', ylim=(0, 1.05))
   axes[0].set_ylabel('AUROC (0.5 = chance)')
-  axes[-1].legend(fontsize=7, loc='lower right')
+  axes[0].legend(fontsize=7, loc='lower left')
   fig.tight_layout()
   fig.savefig(path, dpi=110)
 
@@ -111,8 +112,10 @@ def behaviour(results: dict[str, Any], path: Path) -> None:
     rows = _model(results, name)['behaviour']['tests']
     rates = np.asarray([r['failure_rate'] for r in rows])
     ci = np.asarray([r['ci95'] for r in rows])
+    # Clipped at 0: float rounding can put a bound a hair past the rate.
+    errors = np.maximum([rates - ci[:, 0], ci[:, 1] - rates], 0)
     ax.barh(y + (k - 0.5) * 0.4, rates, height=0.38, color=color, label=name,
-            xerr=[rates - ci[:, 0], ci[:, 1] - rates], capsize=2)
+            xerr=errors, capsize=2)
   ax.set_yticks(y, [f'{t["type"]} {t["name"]}' for t in tests], fontsize=8)
   ax.invert_yaxis()
   ax.set(xlabel='failure rate (Wilson 95% CI)', xlim=(0, 1))
