@@ -153,7 +153,8 @@ def hotflip_attack(ctx: context_lib.Context, texts: list[str],
   vocab = predictor.tokenizer.get_vocab()
   allowed = np.zeros(predictor.tokenizer.get_vocab_size(), bool)
   allowed[[i for w, i in vocab.items() if w.isalpha()]] = True
-  # Word-continuation pieces ('##ing') stay, so a flip swaps whole words.
+  # Words of several pieces ('devast', '##ated') stay whole: a flip swaps a
+  # one-piece word for another.
   continuation = np.zeros_like(allowed)
   continuation[[i for w, i in vocab.items() if w.startswith('##')]] = True
   encoded = predictor.encode(texts)
@@ -169,6 +170,7 @@ def hotflip_attack(ctx: context_lib.Context, texts: list[str],
     budget = np.maximum(1, np.floor(HOTFLIP_BUDGET * (lengths - 1))).astype(int)
     chunk_labels = labels[start:start + CHUNK]
     frozen = (tokens == 0) | continuation[tokens]
+    frozen[:, :-1] |= continuation[tokens[:, 1:]]  # A word's first piece.
     frozen[:, 0] = True  # [CLS]
     done = np.zeros(len(ids), bool)
     used = np.zeros(len(ids), int)
