@@ -2,9 +2,10 @@
 
 Loads the run once, fits the TF-IDF baseline and both temperatures, runs the
 chosen studies on both models with a progress bar each, stores the
-transformer's temperature in the workdir (so predict and eval calibrate), and
-writes `results.json`, `figures/` and `REPORT.md` to `--out_dir`. Expected
-failures print one line and exit non-zero, before anything is written.
+transformer's temperature in the workdir when the calibration study runs (so
+predict and eval calibrate from then on), and writes `results.json`,
+`figures/` and `REPORT.md` to `--out_dir`. Expected failures print one line
+and exit non-zero, before anything is written.
 """
 
 from __future__ import annotations
