@@ -91,13 +91,18 @@ class Predictor:
   def predict(self, texts: Sequence[str],
               target_accuracy: float = DEFAULT_TARGET_ACCURACY
               ) -> list[dict[str, Any]]:
-    """Predict's JSON rows: label, P(positive), abstention and token counts.
+    """Predict's JSON rows: label, P(positive), abstention and token counts."""
+    encoded = self.encode(texts)
+    return self.rows(texts, encoded, self.logits(encoded), target_accuracy)
+
+  def rows(self, texts: Sequence[str], encoded: input_pipeline.Encoded,
+           raw: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY
+           ) -> list[dict[str, Any]]:
+    """The rows for `texts`, their encoding and raw logits `[n, 2]`.
 
     `p_positive` is calibrated when the run has a temperature (and equals
     `p_positive_raw` otherwise); `abstain` is None until one is fitted.
     """
-    encoded = self.encode(texts)
-    raw = self.logits(encoded)
     if self.calibration is None:
       calibrated, abstain = raw, [None] * len(texts)
     else:

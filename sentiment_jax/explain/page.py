@@ -1,7 +1,9 @@
-"""The dump's offline HTML pages, rendered from `templates/` by Jinja2 with autoescaping.
+"""The offline HTML pages, rendered from `templates/` by Jinja2 with autoescaping.
 
-Pages are self-contained: the style sheet is inlined, figures are data URIs,
-and the only links are relative (to sibling files of the dump).
+The dump's text and index pages, and the server's demo page. Pages are
+self-contained: the style sheet and script are inlined, figures are data
+URIs, and the only links are relative (to sibling files of the dump, or to
+the server's own API).
 """
 
 from __future__ import annotations
@@ -98,3 +100,11 @@ def index_page(entries: list[dict], summary: dict, context: dict) -> str:
   return _ENV.get_template('index.html').render(
       title='Attention dumps', entries=entries, summary=summary,
       context=context, reference=REFERENCE)
+
+
+def serve_page(checkpoint_step: int, views: list[str], calibrated: bool
+               ) -> str:
+  """The server's demo page: a form, the answer, and switchable highlights."""
+  return _ENV.get_template('serve.html').render(
+      title='sentiment_jax demo', checkpoint_step=checkpoint_step,
+      views=views, calibrated=calibrated, reference=REFERENCE)

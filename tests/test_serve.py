@@ -1,0 +1,127 @@
+"""The HTTP server: every route, each bad input, predict parity with the CLI, start-up errors."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import REPO, check_ok, cli_env, run_cli
+from test_cli import message_lines
+
+TEXTS = ['a wonderful, brilliant and superb movie', 'terrible and dull',
+         '  the   plot <br /> was great  ']
+
+
+@pytest.fixture(scope='module')
+def client(trained_run):
+  from configs import base
+  from sentiment_jax import inference, serve_app
+  predictor = inference.load_predictor(base.get_config(), trained_run)
+  with TestClient(serve_app.create_app(predictor, max_texts=4)) as c:
+    yield c
+
+
+def test_predict_equals_the_cli(client, trained_run):
+  response = client.post('/v1/predict', json={'texts': TEXTS})
+  assert response.status_code == 200
+  cli = check_ok(run_cli('--config=configs/tiny.py', f'--workdir={trained_run}',
+                         '--mode=predict', *[f'--text={t}' for t in TEXTS]))
+  expected = [json.loads(line) for line in cli.stdout.splitlines()]
+  assert response.json()['predictions'] == expected
+
+
+def test_concurrent_requests_share_forward_passes(client):
+  import concurrent.futures
+  before = client.get('/v1/info').json()['forward_passes']
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(
+        lambda t: client.post('/v1/predict', json={'texts': [t]}).json(),
+        TEXTS * 8))
+  single = client.post('/v1/predict', json={'texts': TEXTS}).json()
+  by_text = {r['text']: r for r in single['predictions']}
+  for answer in answers:
+    row = answer['predictions'][0]
+    assert row == by_text[row['text']]
+  passes = client.get('/v1/info').json()['forward_passes'] - before
+  assert passes < len(answers) + 1, passes
+
+
+def test_explain_returns_scores_per_word(client):
+  response = client.post('/v1/explain', json={'text': 'a superb film, not '
+                                              'dull', 'heads': True})
+  assert response.status_code == 200
+  data = response.json()
+  assert data['words'] == ['a', 'superb', 'film', ',', 'not', 'dull']
+  for name in ('attention', 'rollout', 'gradient_x_input', 'masking'):
+    assert len(data['scores'][name]) == len(data['words'])
+    words = [s['text'] for s in data['segments'][name] if s['kind'] == 'word']
+    assert words == data['words']
+  assert data['label'] in ('positive', 'negative')
+  assert data['heads_png'].startswith('iVBOR')  # base64 of the PNG magic.
+
+
+def test_page_health_and_info(client):
+  page = client.get('/')
+  assert page.status_code == 200 and '<textarea' in page.text
+  assert 'http' not in page.text.replace('http-equiv', '')  # Nothing remote.
+  assert client.get('/healthz').json() == {'status': 'ok'}
+  info = client.get('/v1/info').json()
+  assert info['checkpoint_step'] > 0 and info['config']['model']['num_layers']
+  assert info['test_accuracy'] is not None and info['temperature'] is None
+
+
+BAD = {
+    'invalid_json': (b'{"texts": [', 400, 'not valid JSON'),
+    'non_utf8': (b'{"texts": ["\xff"]}', 400, 'not UTF-8'),
+    'wrong_type': (json.dumps({'texts': 'one text'}).encode(), 422, 'texts'),
+    'number_text': (json.dumps({'texts': [3]}).encode(), 422, 'texts.0'),
+    'empty_text': (json.dumps({'texts': ['ok', ' \n ']}).encode(), 422,
+                   'text #2 is empty'),
+    'no_texts': (json.dumps({'texts': []}).encode(), 422, 'texts'),
+    'too_many': (json.dumps({'texts': ['a'] * 5}).encode(), 422, 'limit of 4'),
+    'unknown_field': (json.dumps({'texts': ['a'], 'x': 1}).encode(), 422, 'x'),
+    'bad_target': (json.dumps({'texts': ['a'], 'target_accuracy': 1.5}
+                              ).encode(), 422, 'target_accuracy'),
+    'too_big': (b'{"texts": ["' + b'a' * (2 << 20) + b'"]}', 413, 'limit'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BAD))
+def test_bad_input_gets_a_clear_4xx(client, name):
+  body, status, message = BAD[name]
+  response = client.post('/v1/predict', content=body,
+                         headers={'content-type': 'application/json'})
+  assert response.status_code == status
+  assert message in response.json()['error']
+  assert 'Traceback' not in response.text
+  # The server keeps serving.
+  assert client.post('/v1/predict', json={'texts': ['fine']}).status_code == 200
+
+
+def test_unknown_route_and_empty_explain(client):
+  response = client.get('/v1/nothing')
+  assert response.status_code == 404 and 'no route' in response.json()['error']
+  response = client.post('/v1/explain', json={'text': '   '})
+  assert response.status_code == 422 and 'empty' in response.json()['error']
+
+
+def serve(*args):
+  return subprocess.run([sys.executable, '-m', 'sentiment_jax.serve', *args],
+                        cwd=REPO, env=cli_env(), capture_output=True,
+                        text=True, timeout=120)
+
+
+def test_startup_errors_are_one_line(tmp_path, trained_run):
+  missing = serve(f'--workdir={tmp_path / "none"}', '--port=0')
+  with socket.socket() as taken:
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    in_use = serve(f'--workdir={trained_run}', f'--port={port}')
+  for result, expected in ((missing, 'none'), (in_use, f'port {port}')):
+    assert result.returncode != 0
+    lines = message_lines(result.stderr)
+    assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
