@@ -61,13 +61,19 @@ class Calibration:
   fitted_on: str  # The split it was fitted on: always validation.
   confidence: np.ndarray  # `[n]` calibrated top-label confidence on it.
   correct: np.ndarray  # `[n]` bool, whether the label was right.
+  _thresholds: dict[float, float] = dataclasses.field(
+      default_factory=dict, repr=False, compare=False)
 
   def apply(self, logits: np.ndarray) -> np.ndarray:
     """Calibrated logits `[n, 2]`."""
     return np.asarray(logits, np.float64) / self.temperature
 
   def threshold(self, target_accuracy: float) -> float:
-    return accuracy_threshold(self.confidence, self.correct, target_accuracy)
+    # Cached: a server asks for the same few targets on every request.
+    if target_accuracy not in self._thresholds:
+      self._thresholds[target_accuracy] = accuracy_threshold(
+          self.confidence, self.correct, target_accuracy)
+    return self._thresholds[target_accuracy]
 
   def abstain(self, logits: np.ndarray, target_accuracy: float) -> np.ndarray:
     """`[n]` bool: calibrated confidence below the target's threshold."""

@@ -22,8 +22,13 @@ _HOST = flags.DEFINE_string(
 _PORT = flags.DEFINE_integer('port', 8000, 'TCP port.')
 _MAX_TEXTS = flags.DEFINE_integer('max_texts', 64,
                                   'Most texts one /v1/predict request may send.')
-_WAIT_MS = flags.DEFINE_float('batch_wait_ms', 5.0, 'How long a batch stays '
-                              'open for more requests, in milliseconds.')
+_MAX_BATCH = flags.DEFINE_integer(
+    'max_batch', 64, 'Most texts one forward pass gathers from waiting '
+    'requests; 1 turns micro-batching off.')
+_WAIT_MS = flags.DEFINE_float(
+    'batch_wait_ms', 0.0, 'How long a free worker waits for more requests '
+    'before a forward pass, in milliseconds; at 0, requests that arrive '
+    'during a pass join the next one.')
 
 
 def port_free(host: str, port: int) -> bool:
@@ -55,7 +60,7 @@ def main(argv) -> None:
     print('compiling the served shapes...', file=sys.stderr)
     serve_app.warm_up(predictor)
     application = serve_app.create_app(predictor, _MAX_TEXTS.value,
-                                       _WAIT_MS.value / 1000)
+                                       _WAIT_MS.value / 1000, _MAX_BATCH.value)
     print(f'serving {_WORKDIR.value} at http://{_HOST.value}:{_PORT.value}/ '
           '(Ctrl-C stops)', file=sys.stderr)
     uvicorn.run(application, host=_HOST.value, port=_PORT.value,

@@ -1,8 +1,9 @@
 """The HTTP app: `/v1/predict` (micro-batched), `/v1/explain`, `/`, `/healthz`, `/v1/info`.
 
-Concurrent `/v1/predict` requests are micro-batched: the first waiting
-request opens a batch, every request arriving within the wait joins it (up to
-`max_batch` texts), and one forward pass answers them all. Rows come from
+Concurrent `/v1/predict` requests are micro-batched: when the worker is free,
+it takes every waiting request (up to `max_batch` texts, waiting up to
+`wait_seconds` for more; 0 adds no latency: requests that arrive during a
+forward pass simply join the next), and one forward pass answers them all. Rows come from
 `Predictor.rows`, so they mean exactly what `--mode=predict` prints. Bodies
 are parsed by hand before pydantic validates them, so invalid UTF-8, invalid
 JSON, an oversized body and a wrong field each get their own 4xx message.
@@ -31,7 +32,9 @@ from sentiment_jax import inference, input_pipeline
 from sentiment_jax.explain import attribution, figures, page
 
 MAX_BODY_BYTES = 1 << 20  # Larger request bodies are refused with 413.
-BATCH_SIZES = (1, 8, 64)  # Compiled batch shapes; a batch pads up to one.
+# Compiled batch shapes; a batch pads up to the next. Powers of two waste at
+# most half a batch on filler.
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 FILLER = '.'  # The text that pads a batch to a compiled size.
 EXPLAIN_VIEWS = (('rollout', False), ('attention', False),
                  ('gradient_x_input', True), ('masking', True))
@@ -73,10 +76,15 @@ class Batcher:
       jobs = [await self.queue.get()]
       size, deadline = len(jobs[0].texts), loop.time() + self.wait_seconds
       while size < self.max_batch:
-        try:
-          job = await asyncio.wait_for(self.queue.get(),
-                                       max(deadline - loop.time(), 0))
-        except asyncio.TimeoutError:
+        if not self.queue.empty():
+          job = self.queue.get_nowait()
+        elif loop.time() < deadline:
+          try:
+            job = await asyncio.wait_for(self.queue.get(),
+                                         deadline - loop.time())
+          except asyncio.TimeoutError:
+            break
+        else:
           break
         jobs.append(job)
         size += len(job.texts)
@@ -208,9 +216,14 @@ def explain_payload(predictor: inference.Predictor, text: str, heads: bool
 
 
 def create_app(predictor: inference.Predictor, max_texts: int = 64,
-               wait_seconds: float = 0.005) -> FastAPI:
-  """The app for a loaded run; `max_texts` caps one request's texts."""
-  batcher = Batcher(predictor, min(max_texts, BATCH_SIZES[-1]), wait_seconds)
+               wait_seconds: float = 0.0, max_batch: int = BATCH_SIZES[-1]
+               ) -> FastAPI:
+  """The app for a loaded run; `max_texts` caps one request's texts.
+
+  `max_batch` caps the texts a shared forward pass gathers from waiting
+  requests; 1 answers one request at a time.
+  """
+  batcher = Batcher(predictor, min(max_batch, BATCH_SIZES[-1]), wait_seconds)
 
   @contextlib.asynccontextmanager
   async def lifespan(_):
