@@ -61,6 +61,7 @@ class Batcher:
     self.max_batch = max_batch
     self.wait_seconds = wait_seconds
     self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+    self.carried: _Job | None = None  # Taken, but did not fit the last batch.
     self.forward_passes = 0
 
   async def predict(self, texts: list[str], target_accuracy: float
@@ -73,7 +74,8 @@ class Batcher:
   async def run(self) -> None:
     loop = asyncio.get_running_loop()
     while True:
-      jobs = [await self.queue.get()]
+      jobs = [self.carried or await self.queue.get()]
+      self.carried = None
       size, deadline = len(jobs[0].texts), loop.time() + self.wait_seconds
       while size < self.max_batch:
         if not self.queue.empty():
@@ -85,6 +87,9 @@ class Batcher:
           except asyncio.TimeoutError:
             break
         else:
+          break
+        if size + len(job.texts) > self.max_batch:
+          self.carried = job  # Opens the next batch: shapes stay compiled.
           break
         jobs.append(job)
         size += len(job.texts)
