@@ -72,21 +72,21 @@ class Predictor:
   def logits(self, encoded: input_pipeline.Encoded,
              progress: str | None = None) -> np.ndarray:
     """Float32 logits `[n, 2]` in input order."""
-    d = self.config.data
-    return self.parallel.logits(self.params, encoded,
-                                batch_size=d.eval_batch_size,
-                                pad_multiple=d.pad_multiple, max_len=d.max_len,
-                                progress=progress)
+    return self._batched(self.parallel.eval_step, encoded, progress)
 
   def pooled(self, encoded: input_pipeline.Encoded,
              progress: str | None = None) -> np.ndarray:
     """The pooled representation `[n, embed]` the head reads, in input order."""
+    return self._batched(self.parallel.pooled_step, encoded, progress)
+
+  def _batched(self, step: Any, encoded: input_pipeline.Encoded,
+               progress: str | None) -> np.ndarray:
+    """`step`'s outputs for every text, in the run's eval batches."""
     d = self.config.data
     return self.parallel.logits(self.params, encoded,
                                 batch_size=d.eval_batch_size,
                                 pad_multiple=d.pad_multiple, max_len=d.max_len,
-                                progress=progress,
-                                step=self.parallel.pooled_step)
+                                progress=progress, step=step)
 
   def predict(self, texts: Sequence[str],
               target_accuracy: float = DEFAULT_TARGET_ACCURACY
