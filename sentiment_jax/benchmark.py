@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sentiment_jax import inference, models, sharding, train
+from sentiment_jax import inference, models, sharding, steps
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
                                           'Config file to benchmark.')
@@ -62,11 +62,11 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
   model = models.Classifier(cfg)
   parallel = sharding.DataParallel(
       models.Classifier(cfg.replace(deterministic=True)))
-  train_step = train.jit_train_step(parallel)
+  train_step = steps.jit_train_step(parallel)
   rng = np.random.default_rng(0)
   for seq in seq_lens:
     state = parallel.replicate(
-        train.create_train_state(jax.random.PRNGKey(0), config, model, 1000))
+        steps.create_train_state(jax.random.PRNGKey(0), config, model, 1000))
     tokens = rng.integers(3, cfg.vocab_size, (batch, seq), dtype=np.int32)
     data = parallel.shard({'tokens': tokens,
                            'label': rng.integers(0, 2, batch, np.int32)})

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from configs import tiny
-from sentiment_jax import models, sharding, train
+from sentiment_jax import models, sharding, steps
 
 NUM_STEPS = 4
 VOCAB = 100
@@ -26,10 +26,10 @@ def main(out_path: str) -> None:
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
   # Jitted: eager init dispatches op by op and costs seconds of start-up.
-  state = jax.jit(lambda rng: train.create_train_state(
+  state = jax.jit(lambda rng: steps.create_train_state(
       rng, config, model, NUM_STEPS))(jax.random.PRNGKey(0))
   state = parallel.replicate(state)
-  train_step = train.jit_train_step(parallel)
+  train_step = steps.jit_train_step(parallel)
   rng = np.random.default_rng(0)
   batch_size, seq = config.data.batch_size, config.data.pad_multiple
   for _ in range(NUM_STEPS):

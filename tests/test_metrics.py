@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from sentiment_jax import metrics, train
+from sentiment_jax import metrics, steps
 
 
 def test_a_tie_is_positive_everywhere():
@@ -31,7 +31,7 @@ def test_log_loss_is_the_training_cross_entropy():
   rng = np.random.default_rng(0)
   logits = rng.normal(0, 3, (50, 2)).astype(np.float32)
   labels = rng.integers(0, 2, 50)
-  training = float(train.cross_entropy(jnp.asarray(logits),
+  training = float(steps.cross_entropy(jnp.asarray(logits),
                                        jnp.asarray(labels)).mean())
   assert metrics.log_loss(logits, labels) == pytest.approx(training, rel=1e-5)
   # And sklearn's, where probabilities are far from 0 and 1.

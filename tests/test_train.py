@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from sentiment_jax import models, train
+from sentiment_jax import models, steps
 
 from helpers import REPO, assert_params_close, cli_env
 
@@ -16,7 +16,7 @@ VOCAB = 60
 TOTAL_STEPS = 40
 
 # One compilation for every test in this module (same shapes, same optimizer).
-train_step = jax.jit(train.train_step)
+train_step = jax.jit(steps.train_step)
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +28,7 @@ def initial_state():
   model = models.Classifier(
       models.TransformerConfig.from_run_config(config, VOCAB))
   # Jitted: eager init dispatches op by op and costs seconds.
-  return jax.jit(lambda rng: train.create_train_state(
+  return jax.jit(lambda rng: steps.create_train_state(
       rng, config, model, TOTAL_STEPS))(jax.random.PRNGKey(0))
 
 
@@ -66,10 +66,10 @@ def test_dropout_masks_change_from_step_to_step():
   config.model.dropout_rate = 0.5
   model = models.Classifier(
       models.TransformerConfig.from_run_config(config, VOCAB))
-  state = jax.jit(lambda rng: train.create_train_state(
+  state = jax.jit(lambda rng: steps.create_train_state(
       rng, config, model, TOTAL_STEPS))(jax.random.PRNGKey(0))
   batch = random_batch(0)
-  step = jax.jit(train.train_step)
+  step = jax.jit(steps.train_step)
   losses = [float(step(state.replace(step=s), batch)[1]['loss'])
             for s in (5, 6, 5)]
   assert losses[0] != losses[1]  # Another step, another mask.

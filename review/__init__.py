@@ -1,0 +1,1 @@
+"""Part 3: a code review of a transformer classifier, proven by tests and a benchmark."""
