@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
-from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from sentiment_jax import inference, models, sharding, steps
+from sentiment_jax.timing import matmul_peak, time_call
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
                                           'Config file to benchmark.')
@@ -30,24 +28,6 @@ _WORKDIR = flags.DEFINE_string(
 _SEQ_LENS = flags.DEFINE_list(
     'seq_lens', None, 'Padded sequence lengths to time; default: max_len.')
 _REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per measurement.')
-
-
-def time_call(fn: Callable[[], object], repeats: int) -> list[float]:
-  """Seconds per call after one warm-up (compile) call."""
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return times
-
-
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-  """Best-case f32 FLOP/s of one jitted `[size, size] @ [size, size]`."""
-  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
-  matmul = jax.jit(lambda x: x @ x)
-  return 2 * size**3 / min(time_call(lambda: matmul(a), repeats))
 
 
 def benchmark(config, workdir: str | None, seq_lens: list[int],

@@ -41,8 +41,11 @@ def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict,
   schedule = optax.warmup_cosine_decay_schedule(
       0.0, t.learning_rate, max(1, int(t.warmup_fraction * total_steps)),
       max(2, total_steps))
-  # Decay matrices only: biases and LayerNorm scales are not regularised.
-  decay_mask = jax.tree_util.tree_map(lambda p: p.ndim >= 2, params)
+  # Decay matrices only: biases and LayerNorm scales are not regularised. A
+  # function of the tree, so the same optimizer serves any params tree.
+  def decay_mask(params):
+    return jax.tree_util.tree_map(lambda p: p.ndim >= 2, params)
+
   tx = optax.chain(
       optax.clip_by_global_norm(t.grad_clip),
       optax.adamw(schedule, b2=0.98, weight_decay=t.weight_decay,

@@ -1,0 +1,162 @@
+"""The benchmark's contestants: one train step, eval batch and predict call each.
+
+`build(name, config, batch, seq)` returns a `Variant` whose three callables
+each run one complete, synchronised unit of work on fixed random data:
+  naive            review/naive.py as written: a fresh jit every step.
+  naive_jit        the naive model inside our jitted, donated step (what
+                   remains is the head loop and unfused Q/K/V, finding 12).
+  ours             sentiment_jax's step, `steps.jit_train_step`.
+  ours_rbg_dropout ours with flax's `nn.Dropout` (rbg bits), the "before" of
+                   the hashed dropout mask.
+  torch_eager      review/torch_twin.py, eager.
+  torch_compile    the same under `torch.compile`.
+`review/benchmark.py` runs each in its own process, so imports, threads and
+peak memory are per variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from review import naive
+from sentiment_jax import models, sharding, steps
+
+NAMES = ('naive', 'naive_jit', 'ours', 'ours_rbg_dropout', 'torch_eager',
+         'torch_compile')
+PREDICT_TOKENS = 208  # About the median review of the training split.
+
+
+@dataclasses.dataclass
+class Variant:
+  train: Callable[[], None]
+  eval: Callable[[], None]
+  predict: Callable[[], None]
+  threads: int
+
+
+def predict_tokens(config: models.TransformerConfig) -> int:
+  return min(PREDICT_TOKENS, config.max_len)
+
+
+def random_data(config: models.TransformerConfig, batch: int, seq: int,
+                eval_batch: int) -> dict[str, np.ndarray]:
+  rng = np.random.default_rng(0)
+  return {'tokens': rng.integers(3, config.vocab_size, (batch, seq), np.int32),
+          'label': rng.integers(0, 2, batch, np.int32),
+          'eval': rng.integers(3, config.vocab_size, (eval_batch, seq),
+                               np.int32),
+          'one': rng.integers(3, config.vocab_size,
+                              (1, predict_tokens(config)), np.int32)}
+
+
+class _FlaxDropout(nn.Module):
+  """`nn.Dropout` behind `models.Dropout`'s signature."""
+
+  rate: float
+  deterministic: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return nn.Dropout(self.rate, deterministic=self.deterministic)(x)
+
+
+def _jax_variant(name: str, run_config, config: models.TransformerConfig,
+                 data: dict) -> Variant:
+  if name == 'ours_rbg_dropout':
+    models.Dropout = _FlaxDropout  # This process only.
+  parallel = sharding.DataParallel(
+      models.Classifier(config.replace(deterministic=True)))
+  state = steps.create_train_state(jax.random.PRNGKey(0), run_config,
+                                   models.Classifier(config), 1000)
+  batch = parallel.shard({k: data[k] for k in ('tokens', 'label')})
+  one = jax.numpy.asarray(data['one'])
+  if name == 'naive':
+    model = naive.NaiveClassifier(config)
+    params = naive.params_from_ours(state.params)
+
+    def train():
+      naive.train(model, params, [batch])
+
+    def evaluate():  # As naive.evaluate runs it: not jitted.
+      jax.block_until_ready(model.apply({'params': params}, data['eval'],
+                                        rngs={'dropout': jax.random.key(0)}))
+
+    def predict():
+      jax.block_until_ready(model.apply({'params': params}, one,
+                                        rngs={'dropout': jax.random.key(0)}))
+    return Variant(train, evaluate, predict, os.cpu_count())
+  if name == 'naive_jit':
+    model = naive.NaiveClassifier(config)
+    state = steps.TrainState.create(
+        apply_fn=model.apply, params=naive.params_from_ours(state.params),
+        tx=state.tx, rng=state.rng)
+    eval_step = jax.jit(lambda p, t: model.apply(
+        {'params': p}, t, rngs={'dropout': jax.random.key(0)}))
+  else:
+    eval_step = parallel.eval_step
+  state = parallel.replicate(state)
+  step = steps.jit_train_step(parallel)
+  holder = [state]
+
+  def train():
+    holder[0], metrics = step(holder[0], batch)  # Donated: feed the output.
+    jax.block_until_ready(metrics['loss'])
+
+  eval_tokens = parallel.shard({'tokens': data['eval']}, ('tokens',))['tokens']
+  return Variant(
+      train,
+      lambda: jax.block_until_ready(eval_step(holder[0].params, eval_tokens)),
+      lambda: jax.block_until_ready(eval_step(holder[0].params, one)),
+      os.cpu_count())
+
+
+def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
+                   params) -> Variant:
+  import torch  # Here, so the JAX variants' processes never load it.
+
+  from review import torch_twin
+  torch.set_num_threads(os.cpu_count())
+  twin = torch_twin.load_flax_params(torch_twin.TorchClassifier(config),
+                                     params)
+  optimizer = torch_twin.make_optimizer(twin)
+  train_step = torch_twin.train_step
+  forward = twin
+  if name == 'torch_compile':
+    train_step = torch.compile(train_step)
+    forward = torch.compile(twin)
+  tokens, labels, eval_tokens, one = (
+      torch.from_numpy(data[k]).long()
+      for k in ('tokens', 'label', 'eval', 'one'))
+
+  def train():
+    twin.train()
+    train_step(twin, optimizer, tokens, labels).item()
+
+  def infer(x):
+    twin.eval()
+    with torch.no_grad():
+      forward(x).sum().item()
+
+  return Variant(train, lambda: infer(eval_tokens), lambda: infer(one),
+                 torch.get_num_threads())
+
+
+def build(name: str, run_config, batch: int, seq: int,
+          eval_batch: int) -> Variant:
+  """The variant `name` at `[batch, seq]` for `run_config`'s model."""
+  if name not in NAMES:
+    raise ValueError(f'unknown variant {name!r}; choose from {NAMES}')
+  config = models.TransformerConfig.from_run_config(
+      run_config, run_config.data.vocab_size)
+  data = random_data(config, batch, seq, eval_batch)
+  if name.startswith('torch'):
+    params = models.Classifier(config).init(
+        jax.random.PRNGKey(0), data['tokens'][:1])['params']
+    return _torch_variant(name, config, data, params)
+  return _jax_variant(name, run_config, config, data)
