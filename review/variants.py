@@ -59,8 +59,8 @@ def random_data(config: models.TransformerConfig, batch: int, seq: int,
 
 def _jax_variant(name: str, run_config, config: models.TransformerConfig,
                  data: dict) -> Variant:
-  parallel_model = models.Classifier(config.replace(deterministic=True))
-  parallel = sharding.DataParallel(parallel_model)
+  eval_model = models.Classifier(config.replace(deterministic=True))
+  parallel = sharding.DataParallel(eval_model)
   state = steps.create_train_state(jax.random.PRNGKey(0), run_config,
                                    models.Classifier(config), 1000)
   batch = parallel.shard({k: data[k] for k in ('tokens', 'label')})
@@ -89,9 +89,10 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
         {'params': p}, t, rngs={'dropout': jax.random.key(0)}))
   else:
     eval_step = parallel.eval_step
-  # One review cannot be split over devices: predict runs unsharded.
-  predict_step = jax.jit(eval_step) if name == 'naive_jit' else jax.jit(
-      lambda p, t: parallel_model.apply({'params': p}, t))
+  # One review cannot be split over devices: predict runs unsharded (the
+  # naive eval step already is).
+  predict_step = eval_step if name == 'naive_jit' else jax.jit(
+      lambda p, t: eval_model.apply({'params': p}, t))
   state = parallel.replicate(state)
   step = steps.jit_train_step(parallel)
   holder = [state]
