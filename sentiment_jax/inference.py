@@ -70,9 +70,12 @@ class Predictor:
                                  d.truncation)
 
   def logits(self, encoded: input_pipeline.Encoded,
-             progress: str | None = None) -> np.ndarray:
-    """Float32 logits `[n, 2]` in input order."""
-    return self._batched(self.parallel.eval_step, encoded, progress)
+             progress: str | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+    """Float32 logits `[n, 2]` in input order, in length-sorted batches of
+    `batch_size` texts (the run's eval batch size unless given)."""
+    return self._batched(self.parallel.eval_step, encoded, progress,
+                         batch_size)
 
   def pooled(self, encoded: input_pipeline.Encoded,
              progress: str | None = None) -> np.ndarray:
@@ -80,11 +83,12 @@ class Predictor:
     return self._batched(self.parallel.pooled_step, encoded, progress)
 
   def _batched(self, step: Any, encoded: input_pipeline.Encoded,
-               progress: str | None) -> np.ndarray:
-    """`step`'s outputs for every text, in the run's eval batches."""
+               progress: str | None, batch_size: int | None = None
+               ) -> np.ndarray:
+    """`step`'s outputs for every text, in length-sorted batches."""
     d = self.config.data
     return self.parallel.logits(self.params, encoded,
-                                batch_size=d.eval_batch_size,
+                                batch_size=batch_size or d.eval_batch_size,
                                 pad_multiple=d.pad_multiple, max_len=d.max_len,
                                 progress=progress, step=step)
 

@@ -23,8 +23,9 @@ _PORT = flags.DEFINE_integer('port', 8000, 'TCP port.')
 _MAX_TEXTS = flags.DEFINE_integer('max_texts', 64,
                                   'Most texts one /v1/predict request may send.')
 _MAX_BATCH = flags.DEFINE_integer(
-    'max_batch', 64, 'Most texts one forward pass gathers from waiting '
-    'requests; 1 turns micro-batching off.')
+    'max_batch', 64, 'Most texts the worker gathers from waiting requests in '
+    'one turn, run as length-sorted forward passes of 8; 1 turns '
+    'micro-batching off.')
 _WAIT_MS = flags.DEFINE_float(
     'batch_wait_ms', 0.0, 'How long a free worker waits for more requests '
     'before a forward pass, in milliseconds; at 0, requests that arrive '

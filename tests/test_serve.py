@@ -125,3 +125,22 @@ def test_startup_errors_are_one_line(tmp_path, trained_run):
     assert result.returncode != 0
     lines = message_lines(result.stderr)
     assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+
+
+def test_load_test_checks_every_answer(tmp_path, trained_run):
+  out = tmp_path / 'bench.json'
+  result = subprocess.run(
+      [sys.executable, '-m', 'sentiment_jax.serve_bench',
+       f'--workdir={trained_run}', '--requests=6', '--rounds=2',
+       f'--output={out}'], cwd=REPO, env=cli_env(), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  data = json.loads(out.read_text())
+  assert set(data['results']) == {'batched', 'one_at_a_time'}
+  for rows in data['results'].values():
+    assert [r['concurrency'] for r in rows] == [1, 8, 32]
+    for row in rows:
+      assert row['requests'] == 12 and row['errors'] == row['wrong'] == 0
+      assert (row['requests_per_second_min'] <= row['requests_per_second']
+              <= row['requests_per_second_max'])
+  assert set(data['speedup']) == {'1', '8', '32'}

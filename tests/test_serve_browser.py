@@ -17,6 +17,9 @@ from helpers import REPO, cli_env
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 # Where the screenshot is kept besides the test's temp dir (CI artefacts).
 ARTEFACTS = os.environ.get('SENTIMENT_JAX_ARTEFACTS')
+# A trained run to serve instead of the tiny test run: the README's
+# screenshot is this test's, made against runs/base.
+SERVED_RUN = os.environ.get('SENTIMENT_JAX_SERVED_RUN')
 
 
 def free_port() -> int:
@@ -26,10 +29,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(trained_run):
+def server(request):
+  workdir = SERVED_RUN or request.getfixturevalue('trained_run')
   port = free_port()
   process = subprocess.Popen(
-      [sys.executable, '-m', 'sentiment_jax.serve', f'--workdir={trained_run}',
+      [sys.executable, '-m', 'sentiment_jax.serve', f'--workdir={workdir}',
        f'--port={port}'], cwd=REPO, env=cli_env(), stderr=subprocess.PIPE,
       text=True)
   url = f'http://127.0.0.1:{port}'
