@@ -16,6 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.validation_size = 2500  # Held-out validation examples (the embedded split fixes its own).
   data.train_fraction = 1.0  # Fraction of the train split used (a fixed nested subset; for sweeps).
   data.vocab_size = 16000  # WordPiece vocabulary size, special tokens included.
+  data.tokenizer_path = ''  # A saved tokenizer.json to use instead of training one (its vocabulary wins over vocab_size).
   data.max_len = 256  # Tokens per review, [CLS] included; longer reviews are truncated.
   data.truncation = 'head_tail'  # 'head' keeps the first tokens; 'head_tail' the first 1/4 and last 3/4.
   data.batch_size = 64  # Global training batch (examples), split across devices.

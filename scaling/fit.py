@@ -6,8 +6,9 @@
 
 With --results it fits L(N) at the largest D, L(D) at the largest N and the
 joint L(N, D), bootstraps all three, derives the compute-optimal allocation,
-checks the joint law on the held-out largest runs, and writes REPORT.md and
-figures/ into --out_dir. With --chinchilla the same fitter runs on the
+checks the joint law on the held-out largest runs, and writes REPORT.md,
+fit.json (the fitted parameters with 95% intervals and the hold-out errors,
+for programs) and figures/ into --out_dir. With --chinchilla the same fitter runs on the
 Chinchilla points: alone it prints the fit, beside --results it also adds a
 comparison section to the report.
 """

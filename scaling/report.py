@@ -7,6 +7,7 @@ template lays them out. Nothing in the report is typed by hand.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from pathlib import Path
 
@@ -151,4 +152,34 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
       n_decades=_decades(runs.n_params), d_decades=_decades(runs.tokens))
   report = out_dir / 'REPORT.md'
   report.write_text(text, encoding='utf-8')
+  (out_dir / 'fit.json').write_text(json.dumps(
+      fit_summary(runs, joint, holdout, chinchilla), indent=1) + '\n')
   return report
+
+
+def _parameters(result: analysis.LawResult) -> dict:
+  """name -> {'estimate', 'ci95': [low, high]} of a law's parameters."""
+  return {name: {'estimate': estimate, 'ci95': [low, high]}
+          for name, (estimate, low, high) in result.parameters().items()}
+
+
+def fit_summary(runs: Runs, joint: analysis.LawResult,
+                holdout: analysis.Holdout | str,
+                chinchilla: analysis.LawResult | None) -> dict:
+  """fit.json: the numbers of REPORT.md a program would read."""
+  held = holdout_context(holdout)
+  if not held['skipped']:
+    held = {'num_train': held['num_train'], 'num_held': held['num_held'],
+            'mean_abs_rel_error': float(held['mean_rel']),
+            'max_abs_rel_error': float(held['max_rel']),
+            'runs': [{key: float(row[key]) for key in row}
+                     for row in held['rows']]}
+  return {'num_runs': len(runs.loss),
+          'n_decades': _decades(runs.n_params),
+          'd_decades': _decades(runs.tokens),
+          'joint': {**_parameters(joint),
+                    'status': analysis.status_text(joint.fit)},
+          'holdout': held,
+          'chinchilla': chinchilla and {
+              **_parameters(chinchilla),
+              'published': LITERATURE}}

@@ -30,7 +30,7 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
-from sentiment_jax import jsonl, models
+from sentiment_jax import input_pipeline, jsonl, models
 
 # Names distinct from scaling/fit.py's flags, so both can share a process.
 _CONFIG = config_flags.DEFINE_config_file(
@@ -43,6 +43,7 @@ flags.mark_flag_as_required('config')
 
 RESULTS = 'results.jsonl'
 LOG = 'train.log'  # Each point's trainer output, in its sub-directory.
+TOKENIZER = 'tokenizer.json'  # The one tokenizer every point uses.
 
 
 class SweepError(RuntimeError):
@@ -143,9 +144,8 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
   `wall_time_s` is this invocation's: a resumed point's leaves out the part
   trained before the interruption, and `resumed` says so.
   """
-  epochs = summary['step'] / summary['steps_per_epoch']
   tokens = summary['train_tokens']
-  mean_seq = tokens / (epochs * summary['train_examples'])
+  mean_seq = tokens / (summary['step'] * config['data']['batch_size'])
   model = config['model']
   return {
       'name': point_name(point),
@@ -213,13 +213,36 @@ def _flag_value(value: Any) -> str:
   return repr(value) if isinstance(value, float) else str(value)
 
 
+def shared_tokenizer(config: ml_collections.ConfigDict, workdir: Path
+                     ) -> Path:
+  """`<workdir>/tokenizer.json`, trained once on the whole training split.
+
+  Every point tokenizes with it, so D counts the same units at every point;
+  a point that trained its own on its subset would not. A path given as
+  `--config.data.tokenizer_path` is used instead.
+  """
+  if config.data.tokenizer_path:
+    return Path(config.data.tokenizer_path).resolve()
+  path = workdir / TOKENIZER
+  if not path.exists():
+    print("training the sweep's tokenizer on the whole training split...",
+          flush=True)
+    texts = input_pipeline.load_splits(config.data)['train'].texts
+    partial = path.with_suffix('.partial')
+    partial.write_text(input_pipeline.train_tokenizer(
+        texts, config.data.vocab_size).to_str())
+    partial.replace(path)
+  return path.resolve()
+
+
 def train_point(config_filename: str, fixed: dict[str, Any],
-                point: dict[str, Any], point_dir: Path) -> float:
+                point: dict[str, Any], point_dir: Path, tokenizer: Path
+                ) -> float:
   """Trains one point through the main CLI; returns its wall time (seconds)."""
   command = [sys.executable, '-m', 'sentiment_jax.main',
              f'--config={config_filename}', f'--workdir={point_dir}']
-  command += [f'--config.{key}={_flag_value(value)}'
-              for key, value in {**fixed, **point}.items()]
+  command += [f'--config.{key}={_flag_value(value)}' for key, value in
+              {**fixed, 'data.tokenizer_path': str(tokenizer), **point}.items()]
   point_dir.mkdir(parents=True, exist_ok=True)
   # A summary left by an earlier invocation must not pass for this one's.
   (point_dir / 'summary.json').unlink(missing_ok=True)
@@ -254,6 +277,7 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
   print(f'sweep of {len(points)} points in {workdir}: {len(pending)} to train, '
         f'{len(points) - len(pending)} already in {RESULTS}', flush=True)
   costs = {point_name(p): relative_cost(config, p) for p in points}
+  tokenizer = shared_tokenizer(config, workdir)
   done: list[tuple[float, float]] = []
   sweep_start = time.perf_counter()
   for number, point in enumerate(points, start=1):
@@ -266,7 +290,7 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     resumed = (point_dir / 'checkpoints').is_dir()
     print(f'{prefix}: {name}{" (resuming)" if resumed else ""}; log in '
           f'{point_dir / LOG}', flush=True)
-    seconds = train_point(config_filename, fixed, point, point_dir)
+    seconds = train_point(config_filename, fixed, point, point_dir, tokenizer)
     record = make_record(
         point, fixed, json.loads((point_dir / 'summary.json').read_text()),
         json.loads((point_dir / 'config.json').read_text()), seconds, resumed)

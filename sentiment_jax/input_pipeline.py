@@ -245,12 +245,15 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int
   return tok
 
 
-def load_tokenizer(path: str | os.PathLike) -> tokenizers.Tokenizer:
+def load_tokenizer(path: str | os.PathLike,
+                   fix: str = 'delete the workdir or retrain'
+                   ) -> tokenizers.Tokenizer:
+  """The tokenizer saved at `path`; DataError (ending in `fix`) if unreadable."""
   try:
     return tokenizers.Tokenizer.from_file(str(path))
   except Exception as e:  # tokenizers raises a bare Exception on bad JSON.
-    raise DataError(f'{path}: cannot load the tokenizer ({e}); delete the '
-                    'workdir or retrain') from None
+    raise DataError(f'{path}: cannot load the tokenizer ({e}); {fix}'
+                    ) from None
 
 
 @dataclasses.dataclass

@@ -69,8 +69,11 @@ class MetricsLog:
 
 
 def load_or_train_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
-                            texts: list[str]) -> tokenizers.Tokenizer:
-  """The workdir's tokenizer; on a first run process 0 trains and saves it.
+                            texts: list[str],
+                            given: tokenizers.Tokenizer | None
+                            ) -> tokenizers.Tokenizer:
+  """The workdir's tokenizer; on a first run process 0 saves `given` there,
+  or trains one on `texts` when none is given.
 
   The trainer breaks ties in hash order, so processes that each trained
   their own could disagree; the others read process 0's file instead.
@@ -79,7 +82,8 @@ def load_or_train_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
 
   def load_or_train():
     if not path.exists():
-      tokenizer = input_pipeline.train_tokenizer(texts, config.data.vocab_size)
+      tokenizer = given or input_pipeline.train_tokenizer(
+          texts, config.data.vocab_size)
       workdir_lib.write_atomic(path, tokenizer.to_str())
     return workdir_lib.load_tokenizer(workdir)
 
@@ -98,9 +102,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   # Read the data before creating the workdir: a bad file leaves nothing.
   splits = distributed.process_0_first(
       lambda: input_pipeline.load_splits(d), 'data prepared')
+  # A bad tokenizer file fails here, before the workdir exists.
+  given = input_pipeline.load_tokenizer(
+      d.tokenizer_path, fix='pass the tokenizer.json of a run or a sweep, or '
+      "'' to train one") if d.tokenizer_path else None
   workdir_lib.prepare(config, workdir)
   splits['train'] = input_pipeline.subsample(splits['train'], d.train_fraction)
-  tokenizer = load_or_train_tokenizer(config, workdir, splits['train'].texts)
+  tokenizer = load_or_train_tokenizer(config, workdir, splits['train'].texts,
+                                      given)
   train_data, val_data = (
       input_pipeline.encode(tokenizer, splits[name].texts, d.max_len,
                             d.truncation) for name in ('train', 'validation'))
@@ -205,23 +214,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   seconds = time.time() - start_time
   if writer:
     plots.training_curves(log.records(), workdir / 'curves.png')
-    write_summary(workdir, state, step, steps_per_epoch, train_data, progress,
-                  seconds)
+    write_summary(workdir, state, step, steps_per_epoch, d.batch_size,
+                  train_data, progress, seconds)
   say(f'training took {seconds:.1f} s')
   return state
 
 
 def write_summary(workdir: Path, state: steps.TrainState, step: int,
-                  steps_per_epoch: int, train_data: input_pipeline.Encoded,
-                  progress: dict, seconds: float) -> None:
+                  steps_per_epoch: int, batch_size: int,
+                  train_data: input_pipeline.Encoded, progress: dict,
+                  seconds: float) -> None:
   """summary.json: what the run trained on and reached (the sweep reads it)."""
   total_params, non_embedding = models.count_params(state.params)
   summary = {
       'step': step, 'steps_per_epoch': steps_per_epoch,
       'num_params': total_params, 'num_params_non_embedding': non_embedding,
-      # Real (non-padding) tokens trained on; the dropped partial batch of
-      # each epoch makes this an overestimate by < 1 batch per epoch.
-      'train_tokens': int(train_data.lengths.sum()) * step / steps_per_epoch,
+      # Real (non-padding) tokens trained on: the examples the steps consumed
+      # (each epoch drops its partial batch) at the split's mean length.
+      'train_tokens': float(train_data.lengths.mean()) * step * batch_size,
       'train_examples': len(train_data.ids),
       'best_val_accuracy': progress['best_val_accuracy'],
       'best_val_loss': progress['best_val_loss'],

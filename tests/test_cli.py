@@ -403,6 +403,10 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
       'resume_with_another_learning_rate': (
           train_args(trained_run, data_csv, '--config.train.learning_rate=0.1'),
           'train.learning_rate', None),
+      'corrupt_tokenizer_path': (
+          train('corrupt_tokenizer',
+                f'--config.data.tokenizer_path={tmp / "broken.json"}'),
+          'broken.json', fresh('corrupt_tokenizer')),
       'partial_multi_process_flags': (
           train('partial_multi_process', '--num_processes=2'),
           '--coordinator_address', fresh('partial_multi_process')),
@@ -412,6 +416,7 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
 def make_bad_input_files(tmp, trained_run) -> None:
   """The files the bad-input cases point at."""
   (tmp / 'not_python.py').write_text('def get_config(:\n')
+  (tmp / 'broken.json').write_text('{"model": ')
   write_csv(tmp / 'labels.csv', sentiment_rows(30) + [('fine film', 2)])
   (tmp / 'latin1.txt').write_bytes('caf\xe9 was great\n'.encode('latin-1'))
   (tmp / 'empty_workdir').mkdir()

@@ -212,6 +212,18 @@ def test_report_has_every_section_and_plot(tmp_path, grid_runs, joint, single):
   ]
   assert all(f'figures/{name}' in text for name in figures)
   assert 'nan' not in text.lower()
+  # fit.json carries the same numbers for programs.
+  fit = json.loads((tmp_path / 'fit.json').read_text())
+  for name in ('E', 'alpha', 'beta'):
+    low, high = fit['joint'][name]['ci95']
+    assert low <= fit['joint'][name]['estimate'] <= high
+  assert fit['joint']['alpha']['estimate'] == pytest.approx(
+      joint.parameters()['alpha'][0])
+  errors = [abs(r['predicted'] - r['actual']) / r['actual']
+            for r in fit['holdout']['runs']]
+  assert fit['holdout']['mean_abs_rel_error'] == pytest.approx(np.mean(errors))
+  assert fit['holdout']['max_abs_rel_error'] == pytest.approx(max(errors))
+  assert fit['num_runs'] == len(grid_runs.loss) and fit['chinchilla'] is None
 
 
 @pytest.mark.skipif(

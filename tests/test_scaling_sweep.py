@@ -60,6 +60,13 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   workdir, stdout = swept
   records = read_jsonl(workdir / 'results.jsonl')
   assert [r['name'] for r in records] == list(TINY_POINTS)
+  # One tokenizer, trained once on the whole split and handed to each point.
+  shared = workdir / 'tokenizer.json'
+  for record in records:
+    point = workdir / record['name']
+    assert (point / 'tokenizer.json').read_bytes() == shared.read_bytes()
+    assert f'--config.data.tokenizer_path={shared.resolve()}' in (
+        point / 'train.log').read_text()
   for record in records:
     assert set(FIELDS) <= record.keys()
     assert record['overrides']['model.embed_dim'] in (16, 32)
