@@ -5,7 +5,8 @@
 
 `get_config(variant)` is the config every point trains with;
 `get_sweep(variant)` lists the points as `--config.*` overrides, as
-big_vision's `get_hyper` does. Each point is one epoch, so its D training
+big_vision's `get_hyper` does, and `get_tuning(variant)` says how each
+model's learning rate is chosen. Each point is one epoch, so its D training
 tokens are all distinct: a larger D is more reviews, never the same reviews
 again.
 """
@@ -42,22 +43,40 @@ def get_config(variant: str = 'full') -> ml_collections.ConfigDict:
   return config
 
 
+# Batch per training fraction of the full grid: every point takes at least
+# 77 optimizer steps of its one epoch (19,902 reviews: 1/32 is 622 of them).
+_BATCH = {1 / 32: 8, 1 / 16: 16, 1 / 8: 32, 1 / 4: 64, 1 / 2: 64, 1.0: 64}
+
+
 def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
   """The points of the sweep: one dict of `--config.*` overrides each.
 
-  Models scale width with a 4x MLP, and depth at one width. The full grid
-  (N from 1e4 to 2e5 non-embedding parameters, D from 1/8 of the train split
-  to all of it, ~0.5M to ~4M tokens) takes about 30 minutes on 2 CPU cores
-  shared with another run.
+  Models scale width with a 4x MLP (non-embedding N from 3.3e3 to 7.9e5, 2.4
+  decades), plus depth at one width; D runs from 1/32 of the train split to
+  all of it (1.5 decades), a smaller batch keeping small D to >= 77 steps.
+  36 points; the learning rate of each model comes from `get_tuning`.
   """
   _check(variant)
   if variant == 'tiny':
     models = [(1, 16), (1, 32)]
-    fractions = [1.0]
+    batches = {1.0: 16}
   else:
-    models = [(1, 32), (1, 64), (2, 64), (1, 128)]
-    fractions = [0.125, 0.25, 0.5, 1.0]
+    models = [(1, 16), (1, 32), (1, 64), (1, 128), (2, 128), (1, 256)]
+    batches = _BATCH
   return [{'model.num_layers': num_layers, 'model.embed_dim': embed_dim,
-           'model.mlp_dim': 4 * embed_dim, 'data.train_fraction': fraction}
-          for (num_layers, embed_dim), fraction in itertools.product(
-              models, fractions)]
+           'model.mlp_dim': 4 * embed_dim, 'data.train_fraction': fraction,
+           'data.batch_size': batch}
+          for (num_layers, embed_dim), (fraction, batch) in itertools.product(
+              models, batches.items())]
+
+
+def get_tuning(variant: str = 'full') -> dict[str, object]:
+  """Each model's learning rate: the one of `learning_rates` whose run on
+  the `proxy` overrides (1/8 of the data, as the full grid trains it) ends at
+  the lowest validation loss. Validation only; test is never looked at."""
+  _check(variant)
+  if variant == 'tiny':
+    return {'learning_rates': [1e-3, 3e-3],
+            'proxy': {'data.train_fraction': 0.5, 'data.batch_size': 16}}
+  return {'learning_rates': [1e-3, 3e-3, 1e-2],
+          'proxy': {'data.train_fraction': 1 / 8, 'data.batch_size': 32}}

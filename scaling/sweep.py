@@ -10,14 +10,19 @@ point trains through `python -m sentiment_jax.main` in a subprocess, in
 point's overrides. After each point one JSON line is appended to
 `<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and more).
 
-Rerunning the same command skips the points already in results.jsonl; an
-interrupted point resumes from its checkpoint, as the trainer always does.
+Every point tokenizes with one tokenizer, trained once on the whole training
+split into `<workdir>/tokenizer.json`. If the config file also defines
+`get_tuning()`, each model size first trains a cheap proxy at each of a few
+learning rates (in `<workdir>/tuning/`, recorded in `tuning.jsonl`), and its
+points train at the rate with the lowest proxy validation loss.
+
+Rerunning the same command skips the runs already recorded; an interrupted
+run resumes from its checkpoint, as the trainer always does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-import importlib.util
 import json
 from pathlib import Path
 import subprocess
@@ -30,6 +35,9 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
+from scaling import points as points_lib
+from scaling.points import (SweepError, Tuning, check_points, load_sweep,
+                            model_of, point_name)
 from sentiment_jax import input_pipeline, jsonl, models
 
 # Names distinct from scaling/fit.py's flags, so both can share a process.
@@ -44,72 +52,7 @@ flags.mark_flag_as_required('config')
 RESULTS = 'results.jsonl'
 LOG = 'train.log'  # Each point's trainer output, in its sub-directory.
 TOKENIZER = 'tokenizer.json'  # The one tokenizer every point uses.
-
-
-class SweepError(RuntimeError):
-  """The sweep cannot run as asked; the message says what to change."""
-
-
-def load_sweep(config_filename: str) -> list[dict[str, Any]]:
-  """Calls get_sweep([variant]) of a `path.py[:variant]` config file."""
-  path, _, variant = config_filename.partition(':')
-  spec = importlib.util.spec_from_file_location('sweep_config', path)
-  if spec is None:
-    raise SweepError(f'{path} is not a Python file')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not callable(getattr(module, 'get_sweep', None)):
-    raise SweepError(f'{path} defines no get_sweep(); add one that returns a '
-                     'list of override dicts, e.g. [{"model.embed_dim": 64}]')
-  points = list(module.get_sweep(variant) if variant else module.get_sweep())
-  if not points:
-    raise SweepError(f'{path}: get_sweep() returned no points')
-  return points
-
-
-def point_name(overrides: dict[str, Any]) -> str:
-  """`embed_dim=64,train_fraction=0.5`: the last part of each key, in order."""
-  return ','.join(f'{key.rsplit(".", 1)[-1]}={value}'
-                  for key, value in overrides.items())
-
-
-def check_points(points: Sequence[Any], config: ml_collections.ConfigDict,
-                 fixed: dict[str, Any]) -> None:
-  """Raises SweepError unless every point overrides existing scalar fields.
-
-  `fixed` are the command line's `--config.*` overrides, which a point must
-  not also set (the point would silently win).
-  """
-  names = set()
-  for number, point in enumerate(points, start=1):
-    if not isinstance(point, dict) or not point:
-      raise SweepError(f'sweep point {number} is {point!r}, not a non-empty '
-                       'dict of overrides')
-    for key, value in point.items():
-      if key in fixed:
-        raise SweepError(f'--config.{key} is swept (point {number}); drop it '
-                         'from the command line')
-      if not isinstance(value, (bool, int, float, str)):
-        raise SweepError(f'sweep point {number}: {key}={value!r} is not a '
-                         'number, string or bool')
-      try:
-        _set(config.copy_and_resolve_references(), key, value)
-      except (AttributeError, KeyError, TypeError) as e:
-        raise SweepError(f'sweep point {number}: cannot set {key}={value!r} '
-                         f'in the config ({e})') from None
-    name = point_name(point)
-    if name in names:
-      raise SweepError(f'sweep point {number} repeats {name}')
-    names.add(name)
-
-
-def _set(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
-  *parents, field = dotted.split('.')
-  for parent in parents:
-    config = getattr(config, parent)
-  if field not in config:
-    raise KeyError(f'no field {dotted!r}')
-  setattr(config, field, value)
+TUNING_RESULTS = 'tuning.jsonl'  # Learning-rate proxy runs, as results.jsonl.
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -177,7 +120,7 @@ def relative_cost(config: ml_collections.ConfigDict, point: dict) -> float:
   """
   config = config.copy_and_resolve_references()
   for key, value in point.items():
-    _set(config, key, value)
+    points_lib.set_field(config, key, value)
   cost = models.forward_flops(
       models.TransformerConfig.from_run_config(config, vocab_size=1),
       config.data.max_len)
@@ -261,11 +204,48 @@ def train_point(config_filename: str, fixed: dict[str, Any],
 
 def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
               fixed: dict[str, Any], points: list[dict[str, Any]],
-              workdir: Path) -> None:
-  """Trains the points not yet in results.jsonl, appending each when done."""
+              workdir: Path, tuning: Tuning | None = None) -> None:
+  """Tunes each model's learning rate if asked, then trains the points not
+  yet in results.jsonl, appending each when done."""
   check_points(points, config, fixed)
+  if tuning:
+    clash = [p for p in points if 'train.learning_rate' in {**fixed, **p}]
+    if clash:
+      raise SweepError(f'{point_name(clash[0]) or "--config"} sets '
+                       'train.learning_rate, which get_tuning() chooses; '
+                       'drop one of them')
+    models = [dict(m) for m in dict.fromkeys(
+        tuple(model_of(p).items()) for p in points)]
+    proxies = [{**m, **tuning.proxy, 'train.learning_rate': rate}
+               for m in models for rate in tuning.learning_rates]
+    check_points(proxies, config, fixed)
   workdir.mkdir(parents=True, exist_ok=True)
-  results = workdir / RESULTS
+  tokenizer = shared_tokenizer(config, workdir)
+  if tuning:
+    tuned = run_points('tuning', config_filename, config, fixed, proxies,
+                       workdir / 'tuning', workdir / TUNING_RESULTS, tokenizer)
+    rates = {}
+    for model in models:
+      trials = [(tuned[point_name({**model, **tuning.proxy,
+                                   'train.learning_rate': rate})],
+                 rate) for rate in tuning.learning_rates]
+      best, rate = min(trials, key=lambda t: t[0]['best_val_loss'])
+      rates[point_name(model)] = rate
+      print(f'tuned {point_name(model)}: learning rate {rate} (proxy val '
+            'loss ' + ', '.join(f'{r}: {t["best_val_loss"]:.4f}'
+                                for t, r in trials) + ')', flush=True)
+    points = [{**p, 'train.learning_rate': rates[point_name(model_of(p))]}
+              for p in points]
+  run_points('sweep', config_filename, config, fixed, points, workdir,
+             workdir / RESULTS, tokenizer)
+
+
+def run_points(label: str, config_filename: str,
+               config: ml_collections.ConfigDict, fixed: dict[str, Any],
+               points: list[dict[str, Any]], root: Path, results: Path,
+               tokenizer: Path) -> dict[str, dict[str, Any]]:
+  """Trains each point not yet in `results` in `root/<name>`; returns every
+  point's record by name."""
   recorded = {r.get('name'): r for r in read_results(results)}
   for name in (point_name(p) for p in points):
     if name in recorded and recorded[name].get('config_overrides') != fixed:
@@ -274,24 +254,23 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
           f'{recorded[name].get("config_overrides")}, not {fixed}; use '
           'another --workdir')
   pending = [point_name(p) for p in points if point_name(p) not in recorded]
-  print(f'sweep of {len(points)} points in {workdir}: {len(pending)} to train, '
-        f'{len(points) - len(pending)} already in {RESULTS}', flush=True)
+  print(f'{label} of {len(points)} points in {root}: {len(pending)} to train, '
+        f'{len(points) - len(pending)} already in {results.name}', flush=True)
   costs = {point_name(p): relative_cost(config, p) for p in points}
-  tokenizer = shared_tokenizer(config, workdir)
   done: list[tuple[float, float]] = []
-  sweep_start = time.perf_counter()
+  start = time.perf_counter()
   for number, point in enumerate(points, start=1):
     name = point_name(point)
-    prefix = f'run {number} of {len(points)}'
+    prefix = f'{label} run {number} of {len(points)}'
     if name in recorded:
-      print(f'{prefix}: {name} already in {RESULTS}, skipped', flush=True)
+      print(f'{prefix}: {name} already in {results.name}, skipped', flush=True)
       continue
-    point_dir = workdir / name
+    point_dir = root / name
     resumed = (point_dir / 'checkpoints').is_dir()
     print(f'{prefix}: {name}{" (resuming)" if resumed else ""}; log in '
           f'{point_dir / LOG}', flush=True)
     seconds = train_point(config_filename, fixed, point, point_dir, tokenizer)
-    record = make_record(
+    record = recorded[name] = make_record(
         point, fixed, json.loads((point_dir / 'summary.json').read_text()),
         json.loads((point_dir / 'config.json').read_text()), seconds, resumed)
     with open(results, 'a') as f:
@@ -303,10 +282,11 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     print(f'{prefix}: {name} done in {_duration(seconds)}: '
           f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
           f'{record["final_val_loss"]:.4f}, accuracy '
-          f'{record["final_val_accuracy"]:.4f} | sweep '
-          f'{_duration(time.perf_counter() - sweep_start)} so far, '
+          f'{record["final_val_accuracy"]:.4f} | {label} '
+          f'{_duration(time.perf_counter() - start)} so far, '
           f'{len(pending)} to go, ETA {eta_text}', flush=True)
-  print(f'sweep done: {len(points)} points in {results}', flush=True)
+  print(f'{label} done: {len(points)} points in {results}', flush=True)
+  return recorded
 
 
 def main(argv: Sequence[str]) -> None:
@@ -316,8 +296,8 @@ def main(argv: Sequence[str]) -> None:
   fixed = dict(config_flags.get_override_values(flags.FLAGS['config']))
   workdir = Path(_WORKDIR.value)
   try:
-    points = load_sweep(config_filename)
-    run_sweep(config_filename, _CONFIG.value, fixed, points, workdir)
+    points, tuning = load_sweep(config_filename)
+    run_sweep(config_filename, _CONFIG.value, fixed, points, workdir, tuning)
   except (SweepError, OSError) as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

@@ -21,8 +21,9 @@ FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
           'best_val_loss', 'best_val_accuracy', 'overrides', 'wall_time_s',
           'device', 'name', 'config_overrides', 'examples', 'steps',
           'mean_tokens_per_example', 'final_val_accuracy', 'resumed')
-TINY_POINTS = ('num_layers=1,embed_dim=16,mlp_dim=64,train_fraction=1.0',
-               'num_layers=1,embed_dim=32,mlp_dim=128,train_fraction=1.0')
+TINY_MODELS = ('num_layers=1,embed_dim=16,mlp_dim=64',
+               'num_layers=1,embed_dim=32,mlp_dim=128')
+TINY_RATES = (0.001, 0.003)  # configs/scaling.py's tiny learning-rate grid.
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
@@ -59,7 +60,16 @@ def swept(tmp_path_factory, sentiment_csv):
 def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   workdir, stdout = swept
   records = read_jsonl(workdir / 'results.jsonl')
-  assert [r['name'] for r in records] == list(TINY_POINTS)
+  # Each model trains at the rate whose proxy reached the lowest val loss.
+  trials = {r['name']: r['best_val_loss']
+            for r in read_jsonl(workdir / 'tuning.jsonl')}
+  assert len(trials) == len(TINY_MODELS) * len(TINY_RATES)
+  best = [min(TINY_RATES, key=lambda rate: trials[
+      f'{model},train_fraction=0.5,batch_size=16,learning_rate={rate}'])
+          for model in TINY_MODELS]
+  assert [r['name'] for r in records] == [
+      f'{model},train_fraction=1.0,batch_size=16,learning_rate={rate}'
+      for model, rate in zip(TINY_MODELS, best)]
   # One tokenizer, trained once on the whole split and handed to each point.
   shared = workdir / 'tokenizer.json'
   for record in records:
@@ -81,7 +91,7 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
     assert not record['resumed']
     assert (workdir / record['name'] / 'train.log').is_file()
   assert records[0]['n_params'] < records[1]['n_params']
-  assert 'run 1 of 2' in stdout and 'run 2 of 2' in stdout
+  assert 'tuning run 4 of 4' in stdout and 'sweep run 2 of 2' in stdout
   assert 'ETA' in stdout
   # The fit reads the results as written.
   runs = runs_lib.load_results(str(workdir / 'results.jsonl'))
@@ -93,7 +103,7 @@ def test_rerun_skips_finished_points(swept, sentiment_csv):
   workdir, _ = swept
   before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
   result = check_ok(run_sweep(*sweep_args(workdir, sentiment_csv)))
-  assert result.stdout.count('skipped') == 2
+  assert result.stdout.count('skipped') == 6
   after = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
   assert after == before  # Nothing retrained, results.jsonl untouched.
 
