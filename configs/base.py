@@ -51,4 +51,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.num_errors = 50  # Most confident mistakes written to errors_<split>.jsonl.
   config.eval.baseline = True  # Also fit and report the TF-IDF + logistic regression baseline.
+  config.eval.after_training = True  # Score the best checkpoint on test when training ends.
   return config

@@ -8,7 +8,9 @@ With --results it fits L(N) at the largest D, L(D) at the largest N and the
 joint L(N, D), bootstraps all three, derives the compute-optimal allocation,
 checks the joint law on the held-out largest runs, and writes REPORT.md,
 fit.json (the fitted parameters with 95% intervals and the hold-out errors,
-for programs) and figures/ into --out_dir. With --chinchilla the same fitter runs on the
+for programs) and figures/ into --out_dir. With --predict it also predicts
+real runs' validation loss (`scaling.beyond`), and --target_loss gives the
+compute-optimal N and D for chosen losses. With --chinchilla the same fitter runs on the
 Chinchilla points: alone it prints the fit, beside --results it also adds a
 comparison section to the report.
 """
@@ -22,7 +24,7 @@ import sys
 from absl import app
 from absl import flags
 
-from scaling import analysis, report, runs as runs_lib
+from scaling import analysis, beyond, report, runs as runs_lib
 from scaling.laws import ScalingFitError
 
 _RESULTS = flags.DEFINE_string(
@@ -41,6 +43,12 @@ _HOLDOUT_FRACTION = flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=1.0,
 )
+_PREDICT = flags.DEFINE_list(
+    'predict', [], 'Trained run directories (e.g. runs/base) whose validation '
+    'loss, epoch by epoch, the joint law predicts in the report.')
+_TARGET_LOSS = flags.DEFINE_list(
+    'target_loss', ['0.3', '0.25'], 'Validation losses for which the report '
+    'gives the compute-optimal N and D.')
 _BOOTSTRAP = flags.DEFINE_integer(
     'bootstrap', 1000, 'Bootstrap resamples per law.', lower_bound=1
 )
@@ -82,9 +90,16 @@ def main(argv: Sequence[str]) -> None:
         holdout = analysis.holdout_validation(runs, _HOLDOUT_FRACTION.value)
       except ScalingFitError as e:
         holdout = f'Skipped: {e}.'
+      try:
+        targets = [float(t) for t in _TARGET_LOSS.value]
+      except ValueError:
+        raise ScalingFitError(f'--target_loss={",".join(_TARGET_LOSS.value)}'
+                              ' must be numbers, e.g. 0.3,0.25') from None
+      predictions = beyond.predict_runs(joint.fit.theta, _PREDICT.value)
       command = ' '.join(['python -m scaling.fit', *sys.argv[1:]])
       path = report.write_report(Path(_OUT_DIR.value), runs, joint, single,
-                                 holdout, chinchilla, command)
+                                 holdout, chinchilla, command, predictions,
+                                 targets)
       print(f'wrote {path}')
   except (ScalingFitError, OSError) as e:
     sys.exit(f'error: {e}')

@@ -15,7 +15,7 @@ import jax
 import jinja2
 import numpy as np
 
-from scaling import analysis, fitting, laws, plots, runs as runs_lib
+from scaling import analysis, beyond, fitting, laws, plots, runs as runs_lib
 from scaling.runs import Runs
 
 # Published fits of the same functional form, cited in the report.
@@ -127,12 +127,16 @@ def chinchilla_context(chinchilla: analysis.LawResult | None) -> dict | None:
 def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
                  single: dict[str, analysis.LawResult | str],
                  holdout: analysis.Holdout | str,
-                 chinchilla: analysis.LawResult | None, command: str) -> Path:
+                 chinchilla: analysis.LawResult | None, command: str,
+                 predictions: list[dict] = (),
+                 targets: list[float] = ()) -> Path:
   """Writes out_dir/REPORT.md (and its figures) from the fitted results.
 
   `command` is the command line that produced them, quoted in the report.
   """
   figures = plots.make_plots(runs, joint, holdout, out_dir)
+  k, p = fitting.flops_per_token_law(runs.n_params, runs.flops, runs.tokens)
+  targets = beyond.target_losses(list(targets), joint.fit.theta, k, p)
   order = np.lexsort((runs.tokens, runs.n_params))
   text = _ENV.get_template('REPORT.md').render(
       command=command, date=datetime.date.today(),
@@ -149,11 +153,14 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
       figures=[{'title': title, 'path': path.relative_to(out_dir)}
                for title, path in figures.items()],
       chinchilla=chinchilla_context(chinchilla),
-      n_decades=_decades(runs.n_params), d_decades=_decades(runs.tokens))
+      predictions=list(predictions), targets=targets,
+      r_star=beyond.R_STAR, n_decades=_decades(runs.n_params), d_decades=_decades(runs.tokens))
   report = out_dir / 'REPORT.md'
   report.write_text(text, encoding='utf-8')
   (out_dir / 'fit.json').write_text(json.dumps(
-      fit_summary(runs, joint, holdout, chinchilla), indent=1) + '\n')
+      {**fit_summary(runs, joint, holdout, chinchilla),
+       'predictions': list(predictions), 'targets': targets},
+      indent=1) + '\n')
   return report
 
 

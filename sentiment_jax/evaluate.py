@@ -136,15 +136,17 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
 
 def report_after_training(config: ml_collections.ConfigDict,
                           workdir: str | Path, command: str) -> None:
-  """Scores the best checkpoint on test and prints the commands to run next.
+  """Scores the best checkpoint on test (unless `eval.after_training` is
+  off) and prints the commands to run next.
 
   `command` is the training command without `--mode`, to extend with modes.
   """
-  evaluate(config, workdir, 'test', baseline=False)
+  if config.eval.after_training:
+    evaluate(config, workdir, 'test', baseline=False)
   if workdir_lib.is_writer():
     print(f'\nartefacts in {workdir}/: checkpoints/, tokenizer.json, '
-          'config.json, metrics.jsonl, tensorboard/, curves.png, '
-          'eval_test.json')
+          'config.json, metrics.jsonl, tensorboard/, curves.png' +
+          (', eval_test.json' if config.eval.after_training else ''))
     print('next:')
     print(f'  {command} --mode=eval [--eval_split=rotten_tomatoes]')
     print(f'  {command} --mode=predict --text="This movie was amazing!"')

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaling import analysis, fitting, laws, report, runs as runs_lib
+from scaling import analysis, beyond, fitting, laws, report, runs as runs_lib
 
 REPO = Path(__file__).resolve().parents[1]
 CHINCHILLA = REPO.parent / 'shared' / 'data' / 'chinchilla_fig4_points.csv'
@@ -318,3 +318,45 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, records, message):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1, result.stderr
   assert lines[0].startswith(f'error: {path}') and message in lines[0]
+
+
+def truth_theta() -> np.ndarray:
+  """TRUTH as the fitter's theta: (log E, log A, log B, alpha, beta)."""
+  return np.array([np.log(TRUTH['E']), np.log(TRUTH['A']),
+                   np.log(TRUTH['B']), TRUTH['alpha'], TRUTH['beta']])
+
+
+def test_repeated_epochs_are_discounted():
+  assert beyond.effective_tokens(1e6, 1.0) == 1e6  # One epoch: all fresh.
+  # A second epoch is worth nearly a fresh one; many approach U (1 + R*).
+  assert 1.9e6 < beyond.effective_tokens(1e6, 2.0) < 2e6
+  assert beyond.effective_tokens(1e6, 1e4) == pytest.approx(
+      1e6 * (1 + beyond.R_STAR))
+
+
+def test_compute_for_a_target_loss_reaches_it_optimally():
+  theta = truth_theta()
+  found = beyond.compute_for_loss(theta, 0.5, k=6.0, p=1.0)
+  n, d = found['n'], found['d']
+  assert found['compute'] == pytest.approx(6 * n * d)
+  # Reached at this budget's optimum, within the budget grid's 40 per decade.
+  assert true_loss(n, d) <= 0.5 < true_loss(n / 1.07, d / 1.07)
+  # Any other split of the same compute does worse.
+  for shift in (0.5, 2.0):
+    assert true_loss(n * shift, d / shift) > true_loss(n, d)
+  assert beyond.compute_for_loss(theta, TRUTH['E'], 6.0, 1.0) is None
+
+
+def test_real_run_is_predicted_epoch_by_epoch(trained_run):
+  theta = truth_theta()
+  [run] = beyond.predict_runs(theta, [str(trained_run)])
+  summary = json.loads((trained_run / 'summary.json').read_text())
+  assert run['n'] == summary['num_params_non_embedding']
+  assert [r['epochs'] for r in run['rows']] == [1.0, 2.0, 3.0]
+  for row in run['rows']:
+    assert row['predicted'] == pytest.approx(true_loss(
+        run['n'], beyond.effective_tokens(run['unique_tokens'],
+                                          row['epochs'])))
+    assert row['predicted_naive'] <= row['predicted']
+  with pytest.raises(laws.ScalingFitError, match='not a finished training'):
+    beyond.real_run(trained_run / 'missing')

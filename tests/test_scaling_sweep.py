@@ -77,6 +77,8 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
     assert (point / 'tokenizer.json').read_bytes() == shared.read_bytes()
     assert f'--config.data.tokenizer_path={shared.resolve()}' in (
         point / 'train.log').read_text()
+    # The sweep reads validation only; test is never scored.
+    assert not (point / 'eval_test.json').exists()
   for record in records:
     assert set(FIELDS) <= record.keys()
     assert record['overrides']['model.embed_dim'] in (16, 32)
