@@ -107,8 +107,8 @@ def make_plots(
     fitted = laws.predict(
         holdout.fit.theta, holdout.train.log_x('n_params', 'tokens')
     )
-    fig = Figure(figsize=(5, 5), layout='tight')
-    ax = fig.subplots()
+    fig = Figure(figsize=(10, 4.5), layout='tight')
+    ax, by_compute = fig.subplots(1, 2)
     ax.scatter(
         holdout.train.loss, fitted, color='lightgray', s=14, label='fitted on'
     )
@@ -122,5 +122,15 @@ def make_plots(
     ax.plot(limits, limits, color='black', lw=0.8)
     ax.set(xlabel='actual loss', ylabel='predicted loss')
     ax.legend()
+    # The error per run against compute: does it grow past the threshold?
+    by_compute.scatter(holdout.train.flops, 100 * (fitted / holdout.train.loss
+                                                   - 1.0),
+                       color='lightgray', s=14, label='fitted on')
+    by_compute.scatter(holdout.held.flops, 100 * holdout.relative_error,
+                       color='C3', s=22, label='held out')
+    by_compute.axhline(0.0, color='black', lw=0.8)
+    by_compute.set(xscale='log', xlabel='C (training FLOPs)',
+                   ylabel='prediction error (%)')
+    by_compute.legend()
     save(fig, 'holdout.png', 'Held-out largest runs')
   return paths
