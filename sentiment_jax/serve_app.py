@@ -5,8 +5,8 @@ it takes every waiting request (up to `max_batch` texts, waiting up to
 `wait_seconds` for more; 0 adds no latency: requests that arrive during a
 forward pass simply join the next), sorts their texts by length and answers
 them in forward passes of `FORWARD_BATCH`, each padded only to its own
-longest text. Rows come from
-`Predictor.rows`, so they mean exactly what `--mode=predict` prints. Bodies
+longest text. Rows come from `Predictor.rows`, so they mean exactly what
+`--mode=predict` prints. Bodies
 are parsed by hand before pydantic validates them, so invalid UTF-8, invalid
 JSON, an oversized body and a wrong field each get their own 4xx message.
 Every error is JSON `{"error": ...}`; no traceback reaches a client.
@@ -234,7 +234,7 @@ def create_app(predictor: inference.Predictor, max_texts: int = 64,
                ) -> FastAPI:
   """The app for a loaded run; `max_texts` caps one request's texts.
 
-  `max_batch` caps the texts a shared forward pass gathers from waiting
+  `max_batch` caps the texts one worker turn gathers from waiting
   requests; 1 answers one request at a time.
   """
   batcher = Batcher(predictor, max_batch, wait_seconds)

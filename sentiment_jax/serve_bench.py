@@ -135,8 +135,11 @@ def main(argv) -> None:
       rounds = {(m, c): [] for m in MODES for c in CONCURRENCY}
       wrong = dict.fromkeys(rounds, 0)
       for k in range(_ROUNDS.value):
+        order = list(servers.items())
+        if k % 2:
+          order.reverse()
         for concurrency in CONCURRENCY:
-          for mode, (_, url) in list(servers.items())[::1 - 2 * (k % 2)]:
+          for mode, (_, url) in order:
             row = asyncio.run(_level(url, texts, concurrency,
                                      _MAX_SECONDS.value))
             wrong[mode, concurrency] += sum(
