@@ -33,6 +33,8 @@ from typing import Any
 from absl import app
 from absl import flags
 import ml_collections
+import numpy as np
+import scipy.optimize
 from ml_collections import config_flags
 
 from scaling import points as points_lib
@@ -113,37 +115,43 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
   }
 
 
-def relative_cost(config: ml_collections.ConfigDict, point: dict) -> float:
-  """Training FLOPs up to a constant, from the config alone (for the ETA).
+def relative_cost(config: ml_collections.ConfigDict, point: dict
+                  ) -> tuple[float, float]:
+  """(steps, training FLOPs) of a point, each up to a constant, from the
+  config alone (for the ETA).
 
-  data.max_len stands in for the mean sequence length, unknown before training.
+  Steps scale as fraction x epochs / batch. data.max_len stands in for the
+  mean sequence length, unknown before training.
   """
   config = config.copy_and_resolve_references()
   for key, value in point.items():
     points_lib.set_field(config, key, value)
-  cost = models.forward_flops(
+  d = config.data
+  passes = d.train_fraction * config.train.num_epochs
+  flops = models.forward_flops(
       models.TransformerConfig.from_run_config(config, vocab_size=1),
-      config.data.max_len)
-  return config.data.train_fraction * config.train.num_epochs * cost
+      d.max_len)
+  return passes / d.batch_size, passes * flops
 
 
-def eta_seconds(done: list[tuple[float, float]], remaining: list[float]
-                ) -> float | None:
-  """Time left, from (cost, seconds) of the points run so far; None if unknown.
+def eta_seconds(done: list[tuple[tuple[float, float], float]],
+                remaining: list[tuple[float, float]]) -> float | None:
+  """Time left, from ((steps, FLOPs), seconds) of the runs so far; None
+  before three runs.
 
-  Fits seconds = overhead + rate·cost by least squares: data, tokenizer and
-  compilation take a fixed ~25 s per point however small, so time is far from
-  proportional to cost. The fit needs two points of different cost.
+  Fits seconds = overhead + a·steps + b·FLOPs with non-negative terms: data,
+  tokenizer and compilation take a fixed ~30 s per run however small, a step
+  of a narrow model costs its host overhead more than its FLOPs, and a wide
+  one the reverse, so time is proportional to neither.
   """
-  costs = [c for c, _ in done]
-  if len(set(costs)) < 2:
+  if len(done) < 3:
     return None
-  mean_c, mean_s = sum(costs) / len(costs), sum(s for _, s in done) / len(done)
-  covariance = sum((c - mean_c) * (s - mean_s) for c, s in done)
-  variance = sum((c - mean_c)**2 for c in costs)
-  rate = max(covariance / variance, 0.0)
-  overhead = max(mean_s - rate * mean_c, 0.0)
-  return sum(overhead + rate * cost for cost in remaining)
+  features = np.array([[1.0, *cost] for cost, _ in done])
+  scale = features.max(axis=0)  # Columns differ by ~12 orders of magnitude.
+  coefficients, _ = scipy.optimize.nnls(features / scale,
+                                        np.array([s for _, s in done]))
+  ahead = np.array([[1.0, *cost] for cost in remaining]).reshape(-1, 3)
+  return float(((ahead / scale) @ coefficients).sum())
 
 
 def _duration(seconds: float) -> str:
@@ -257,7 +265,7 @@ def run_points(label: str, config_filename: str,
   print(f'{label} of {len(points)} points in {root}: {len(pending)} to train, '
         f'{len(points) - len(pending)} already in {results.name}', flush=True)
   costs = {point_name(p): relative_cost(config, p) for p in points}
-  done: list[tuple[float, float]] = []
+  done: list[tuple[tuple[float, float], float]] = []
   start = time.perf_counter()
   for number, point in enumerate(points, start=1):
     name = point_name(point)
@@ -278,7 +286,7 @@ def run_points(label: str, config_filename: str,
     done.append((costs[name], seconds))
     pending.remove(name)
     eta = eta_seconds(done, [costs[n] for n in pending])
-    eta_text = 'after two runs' if eta is None else _duration(eta)
+    eta_text = 'after three runs' if eta is None else _duration(eta)
     print(f'{prefix}: {name} done in {_duration(seconds)}: '
           f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
           f'{record["final_val_loss"]:.4f}, accuracy '

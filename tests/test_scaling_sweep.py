@@ -127,11 +127,17 @@ def test_unrecorded_point_resumes_from_its_checkpoint(swept, sentiment_csv,
     assert again[field] == last[field], field
 
 
-def test_eta_fits_a_fixed_overhead_plus_time_per_cost():
-  # 20 s of overhead plus 10 s per unit of cost.
-  assert sweep.eta_seconds([(1.0, 30.0), (3.0, 50.0)], [5.0, 0.0]) == (
-      pytest.approx(70.0 + 20.0))
-  assert sweep.eta_seconds([(1.0, 30.0), (1.0, 31.0)], [5.0]) is None
+def test_eta_fits_overhead_plus_time_per_step_and_per_flop():
+  # 20 s of overhead, 2 s per step and 1 s per TFLOP.
+  def seconds(steps, flops):
+    return 20.0 + 2.0 * steps + flops / 1e12
+
+  runs = [(10.0, 1e12), (40.0, 2e12), (5.0, 3e13), (80.0, 5e13)]
+  done = [(cost, seconds(*cost)) for cost in runs]
+  ahead = [(100.0, 1e14), (1.0, 1e9)]
+  assert sweep.eta_seconds(done, ahead) == pytest.approx(
+      sum(seconds(*cost) for cost in ahead), rel=1e-6)
+  assert sweep.eta_seconds(done[:2], ahead) is None
 
 
 def test_train_flops_are_three_forward_passes_of_the_shared_formula():
