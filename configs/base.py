@@ -47,6 +47,20 @@ def get_config() -> ml_collections.ConfigDict:
   train.checkpoint_every_steps = 100  # Steps between 'latest' checkpoints (also at every eval).
   train.keep_checkpoints = 2  # 'latest' checkpoints kept; 'best' keeps one.
   train.patience = 2  # Stop after this many evals without improvement; 0 = never.
+  train.init_from = ''  # A --mode=pretrain workdir whose encoder and tokenizer this run starts from; '' = from scratch.
+
+  # --mode=pretrain: masked-token pretraining of the encoder on the train
+  # reviews and Rotten Tomatoes sentences (never validation or test).
+  config.pretrain = pretrain = ml_collections.ConfigDict()
+  pretrain.mask_rate = 0.15  # Fraction of each text's pieces predicted (80% [MASK], 10% random, 10% kept).
+  pretrain.num_epochs = 1  # Passes over the pretraining corpus.
+  pretrain.batch_size = 64  # Global batch (texts).
+  pretrain.learning_rate = 1e-3  # Peak AdamW learning rate.
+  pretrain.warmup_fraction = 0.05  # Fraction of all steps spent warming up linearly.
+  pretrain.weight_decay = 0.01  # AdamW decoupled weight decay on matrices.
+  pretrain.grad_clip = 1.0  # Global gradient-norm clip.
+  pretrain.held_out_texts = 1000  # Corpus texts kept out to score masked-token accuracy.
+  pretrain.eval_every_steps = 0  # Steps between held-out scores and encoder saves; 0 = once per epoch.
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_errors = 50  # Most confident mistakes written to errors_<split>.jsonl.

@@ -16,8 +16,10 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/base.py.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Run directory; default runs/<config name>.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'predict'],
-                          'What to do.')
+_MODE = flags.DEFINE_enum(
+    'mode', 'train', ['train', 'eval', 'predict', 'pretrain'],
+    'What to do; pretrain = masked-token pretraining of the encoder, for '
+    '--config.train.init_from.')
 _EVAL_SPLIT = flags.DEFINE_string(
     'eval_split', 'test', '--mode=eval: test, validation, train or '
     'rotten_tomatoes.')
@@ -69,9 +71,12 @@ def run(argv) -> None:
                            _PROCESS_ID.value, _DISTRIBUTED.value)
     dump = _DUMP.value and DumpRequest(Path(_DUMP.value), _DUMP_LAYERS.value,
                                        _DUMP_HEADS.value, _DUMP_EXAMPLES.value)
-    if dump and mode == 'train':
+    if dump and mode in ('train', 'pretrain'):
       raise errors.InputError('--attention_dump needs --mode=predict or eval')
-    if mode == 'train':
+    if mode == 'pretrain':
+      from sentiment_jax import pretrain  # pylint: disable=g-import-not-at-top
+      pretrain.pretrain(config, workdir)
+    elif mode == 'train':
       from sentiment_jax import evaluate, train  # pylint: disable=g-import-not-at-top
       train.train_and_evaluate(config, workdir)
       # The next commands run in one process: no mode or process flags.

@@ -5,7 +5,9 @@ collection, so `model.apply(..., mutable=['intermediates'])` returns them for
 all layers: `intermediates['encoder']['layer_{i}']['attention']
 ['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
 The classifier also sows its pooled representation, `intermediates['pooled']`
-(`[batch, embed]`), which out-of-distribution scores read.
+(`[batch, embed]`), which out-of-distribution scores read. `MaskedLM` puts a
+token-prediction head on the same `Encoder`, so the `encoder` subtree of its
+params loads into a `Classifier` unchanged (self-pretraining).
 """
 
 from __future__ import annotations
@@ -164,6 +166,31 @@ class Classifier(nn.Module):
       raise ValueError(f"pooling must be 'mean' or 'cls', got {cfg.pooling!r}")
     self.sow('intermediates', 'pooled', pooled)
     logits = nn.Dense(cfg.num_classes, dtype=cfg.dtype, name='head')(pooled)
+    return logits.astype(jnp.float32)
+
+
+class MaskedLM(nn.Module):
+  """Encoder + a head predicting the tokens at chosen positions (BERT's MLM).
+
+  Only the chosen positions reach the `[embed, vocab]` decoder: over every
+  position it would cost several times the encoder itself.
+  """
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, positions: jax.Array | None = None
+               ) -> jax.Array:
+    """tokens: `[batch, seq]`; positions: `[batch, predictions]` indices into
+    seq (all positions when None). Returns float32 logits
+    `[batch, predictions, vocab]`."""
+    cfg = self.config
+    x = Encoder(cfg, name='encoder')(tokens)
+    if positions is not None:
+      x = jnp.take_along_axis(x, positions[..., None], axis=1)
+    x = nn.Dense(cfg.embed_dim, dtype=cfg.dtype, name='transform')(x)
+    x = nn.LayerNorm(dtype=cfg.dtype, name='transform_norm')(nn.gelu(x))
+    logits = nn.Dense(cfg.vocab_size, dtype=cfg.dtype, name='decoder')(x)
     return logits.astype(jnp.float32)
 
 

@@ -26,6 +26,7 @@ class DataParallel:
 
   def __init__(self, eval_model: nn.Module):
     """`eval_model` is the deterministic model `eval_step` applies."""
+    self.eval_model = eval_model
     self.mesh = Mesh(np.asarray(jax.devices()), ('data',))
     self.replicated = NamedSharding(self.mesh, P())
     self.data = NamedSharding(self.mesh, P('data'))

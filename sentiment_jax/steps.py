@@ -1,9 +1,10 @@
-"""The train state and the jitted data-parallel train step.
+"""The train state and the jitted data-parallel train steps.
 
-`create_train_state` builds params and AdamW; `train_step` is one pure
-update; `jit_train_step` jits it once on the mesh with the state donated.
-The training loop (`train`) and the side-by-side benchmark (`review/`) both
-run exactly this step.
+`create_train_state` builds params and AdamW; `train_step` (classification)
+and `mlm_step` (masked-token pretraining) are pure updates; `jit_train_step`
+jits one once on the mesh with the state donated. The training loop
+(`train`) and the side-by-side benchmark (`review/`) both run exactly
+`train_step`; `pretrain` runs `mlm_step`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,22 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict,
-                       model: nn.Module, total_steps: int) -> TrainState:
-  """Initialises params and AdamW (warmup + cosine decay, global-norm clip)."""
+                       model: nn.Module, total_steps: int,
+                       optimizer: ml_collections.ConfigDict | None = None
+                       ) -> TrainState:
+  """Initialises params and AdamW (warmup + cosine decay, global-norm clip).
+
+  The schedule and optimizer settings come from `optimizer` (a block with
+  `learning_rate`, `warmup_fraction`, `weight_decay` and `grad_clip`), by
+  default `config.train`; pretraining passes `config.pretrain`.
+  """
   init_rng, dropout_seed = jax.random.split(rng)
   dropout_rng = jax.random.key_data(jax.random.key(
       jax.random.randint(dropout_seed, (), 0, 2**31 - 1),
       impl=DROPOUT_RNG_IMPL))
   tokens = jnp.zeros((1, config.data.max_len), jnp.int32)
   params = jax.jit(model.init)(init_rng, tokens)['params']  # jit: ~5 s faster.
-  t = config.train
+  t = optimizer or config.train
   schedule = optax.warmup_cosine_decay_schedule(
       0.0, t.learning_rate, max(1, int(t.warmup_fraction * total_steps)),
       max(2, total_steps))
@@ -59,31 +67,67 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array]
-               ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`."""
+def masked_token_loss(logits: jax.Array, batch: dict[str, jax.Array]
+                      ) -> tuple[jax.Array, jax.Array]:
+  """Mean loss and accuracy over the weighted prediction slots.
+
+  logits: `[batch, predictions, vocab]`; `batch['targets']` and
+  `batch['weights']`: `[batch, predictions]` (weight 0 = an unused slot).
+  """
+  weights = batch['weights']
+  count = jnp.maximum(weights.sum(), 1)
+  losses = optax.softmax_cross_entropy_with_integer_labels(
+      logits, batch['targets'])
+  correct = logits.argmax(-1) == batch['targets']
+  return (losses * weights).sum() / count, (correct * weights).sum() / count
+
+
+def _update(state: TrainState, loss_fn
+            ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One AdamW step on `loss_fn(params, dropout_rng) -> (loss, accuracy)`."""
   dropout_rng = jax.random.fold_in(
       jax.random.wrap_key_data(state.rng, impl=DROPOUT_RNG_IMPL), state.step)
-
-  def loss_fn(params):
-    logits = state.apply_fn({'params': params}, batch['tokens'],
-                            rngs={'dropout': dropout_rng})
-    return cross_entropy(logits, batch['label']).mean(), logits
-
-  (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params)
+  (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, dropout_rng)
   new_state = state.apply_gradients(grads=grads)
   return new_state, {
       'loss': loss,
-      'accuracy': (metrics.decide(logits) == batch['label']).mean(),
+      'accuracy': accuracy,
       'grad_norm': optax.tree.norm(grads),
       'param_norm': optax.tree.norm(new_state.params),
   }
 
 
-def jit_train_step(parallel: sharding.DataParallel):
-  """`train_step` jitted on the mesh: state replicated (and donated), batch split."""
-  return jax.jit(train_step,
+def train_step(state: TrainState, batch: dict[str, jax.Array]
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`."""
+
+  def loss_fn(params, dropout_rng):
+    logits = state.apply_fn({'params': params}, batch['tokens'],
+                            rngs={'dropout': dropout_rng})
+    accuracy = (metrics.decide(logits) == batch['label']).mean()
+    return cross_entropy(logits, batch['label']).mean(), accuracy
+
+  return _update(state, loss_fn)
+
+
+def mlm_step(state: TrainState, batch: dict[str, jax.Array]
+             ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One AdamW step of a `MaskedLM` on a `mlm.mask_batch` batch: masked
+  `tokens` `[batch, seq]`, and `positions`, `targets`, `weights`
+  `[batch, predictions]`."""
+
+  def loss_fn(params, dropout_rng):
+    logits = state.apply_fn({'params': params}, batch['tokens'],
+                            batch['positions'], rngs={'dropout': dropout_rng})
+    return masked_token_loss(logits, batch)
+
+  return _update(state, loss_fn)
+
+
+def jit_train_step(parallel: sharding.DataParallel, step=train_step):
+  """`step` jitted on the mesh: state replicated (and donated), batch split."""
+  return jax.jit(step,
                  in_shardings=(parallel.replicated, parallel.data),
                  out_shardings=(parallel.replicated, parallel.replicated),
                  donate_argnums=0)

@@ -6,6 +6,8 @@ bit-identical (on CPU) to an uninterrupted one, because the data order is a
 pure function of (seed, epoch, step) and every checkpoint holds the params,
 optimizer state, step, RNG, and early-stopping state. A resume whose config
 or data would change the trajectory is refused (`workdir.TRAJECTORY_FIELDS`).
+With `train.init_from`, the encoder (and tokenizer) start from a
+`--mode=pretrain` run (`pretrain`); the head starts fresh.
 
 Multi-process: every process runs this same function on the same global
 batches; only process 0 writes run files (config, tokenizer, metrics,
@@ -20,74 +22,9 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
-import tensorboardX
-import tokenizers
 import tqdm
-from sentiment_jax import (distributed, input_pipeline, jsonl, metrics,
-                           models, plots, sharding, steps,
-                           workdir as workdir_lib)
-from sentiment_jax.errors import NonFiniteLossError
-
-
-class MetricsLog:
-  """Scalars to TensorBoard (tensorboardX) and one JSON line per record.
-
-  Only the writer process (`workdir.is_writer`) writes; elsewhere a no-op.
-  """
-
-  def __init__(self, workdir: Path, resume_step: int):
-    self.path = workdir / 'metrics.jsonl'
-    self.enabled = workdir_lib.is_writer()
-    if not self.enabled:
-      return
-    # Drop records past the restored step: the resumed run rewrites them. A
-    # torn last line (a kill mid-write) is dropped with them.
-    if self.path.exists():
-      kept = [json.dumps(r) + '\n' for _, r in jsonl.read(
-          self.path, workdir_lib.WorkdirError, torn_tail_ok=True)
-              if r['step'] <= resume_step]
-      workdir_lib.write_atomic(self.path, ''.join(kept))
-    self.file = open(self.path, 'a')
-    self.writer = tensorboardX.SummaryWriter(str(workdir / 'tensorboard'))
-
-  def write(self, step: int, scalars: dict[str, float]) -> None:
-    if not self.enabled:
-      return
-    for name, value in scalars.items():
-      self.writer.add_scalar(name, value, step)
-    self.file.write(json.dumps({'step': step, **scalars}) + '\n')
-    self.file.flush()
-
-  def records(self) -> list[dict]:
-    return [r for _, r in jsonl.read(self.path, workdir_lib.WorkdirError)]
-
-  def close(self) -> None:
-    if self.enabled:
-      self.writer.close()
-      self.file.close()
-
-
-def load_or_train_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
-                            texts: list[str],
-                            given: tokenizers.Tokenizer | None
-                            ) -> tokenizers.Tokenizer:
-  """The workdir's tokenizer; on a first run process 0 saves `given` there,
-  or trains one on `texts` when none is given.
-
-  The trainer breaks ties in hash order, so processes that each trained
-  their own could disagree; the others read process 0's file instead.
-  """
-  path = workdir_lib.tokenizer_path(workdir)
-
-  def load_or_train():
-    if not path.exists():
-      tokenizer = given or input_pipeline.train_tokenizer(
-          texts, config.data.vocab_size)
-      workdir_lib.write_atomic(path, tokenizer.to_str())
-    return workdir_lib.load_tokenizer(workdir)
-
-  return distributed.process_0_first(load_or_train, 'tokenizer saved')
+from sentiment_jax import (distributed, input_pipeline, loop, metrics, models,
+                           plots, sharding, steps, workdir as workdir_lib)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
@@ -102,14 +39,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   # Read the data before creating the workdir: a bad file leaves nothing.
   splits = distributed.process_0_first(
       lambda: input_pipeline.load_splits(d), 'data prepared')
-  # A bad tokenizer file fails here, before the workdir exists.
+  # A bad tokenizer file or pretraining run fails here, before the workdir
+  # exists. A pretrained encoder brings the tokenizer it was trained with.
   given = input_pipeline.load_tokenizer(
       d.tokenizer_path, fix='pass the tokenizer.json of a run or a sweep, or '
       "'' to train one") if d.tokenizer_path else None
+  if t.init_from:
+    given = workdir_lib.check_init_from(config)
   workdir_lib.prepare(config, workdir)
   splits['train'] = input_pipeline.subsample(splits['train'], d.train_fraction)
-  tokenizer = load_or_train_tokenizer(config, workdir, splits['train'].texts,
-                                      given)
+  tokenizer = loop.load_or_make_tokenizer(workdir, lambda: given or (
+      input_pipeline.train_tokenizer(splits['train'].texts, d.vocab_size)))
   train_data, val_data = (
       input_pipeline.encode(tokenizer, splits[name].texts, d.max_len,
                             d.truncation) for name in ('train', 'validation'))
@@ -130,8 +70,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
   step_fn = steps.jit_train_step(parallel)
-  state = parallel.replicate(steps.create_train_state(
-      jax.random.PRNGKey(t.seed), config, model, total_steps))
+  state = parallel.replicate(initial_state(config, model, total_steps))
 
   latest = workdir_lib.checkpoint_manager(workdir, 'latest',
                                           t.keep_checkpoints)
@@ -146,7 +85,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     progress.update(saved_progress)
     say(f'resumed from step {int(state.step)} in {workdir}')
   step = int(state.step)
-  log = MetricsLog(workdir, step)
+  log = loop.MetricsLog(workdir, step)
 
   def save_latest(step: int) -> None:
     workdir_lib.save(latest, step, state,
@@ -194,7 +133,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         window['tokens'] += int((batch['tokens'] != models.PAD_ID).sum())
         bar.update()
         if step % t.log_every_steps == 0 or step % eval_every == 0:
-          _flush_train_metrics(pending, window, log, bar)
+          loop.flush_step_metrics(pending, window, log, bar, 'train')
         if step % eval_every == 0 or step == total_steps:
           evaluate_and_checkpoint(step)
           window['time'] = time.perf_counter()  # Throughput excludes eval.
@@ -205,7 +144,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         elif step % t.checkpoint_every_steps == 0:
           save_latest(step)
     if pending:
-      _flush_train_metrics(pending, window, log, bar)
+      loop.flush_step_metrics(pending, window, log, bar, 'train')
   finally:
     bar.close()
     log.close()
@@ -218,6 +157,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                   train_data, progress, seconds)
   say(f'training took {seconds:.1f} s')
   return state
+
+
+def initial_state(config: ml_collections.ConfigDict, model: models.Classifier,
+                  total_steps: int) -> steps.TrainState:
+  """The step-0 state: fresh, or with `train.init_from`'s pretrained encoder
+  in place of the fresh one (the head and optimizer state stay fresh)."""
+  state = steps.create_train_state(jax.random.PRNGKey(config.train.seed),
+                                   config, model, total_steps)
+  if not config.train.init_from:
+    return state
+  encoder = workdir_lib.load_encoder(Path(config.train.init_from),
+                                     state.params['encoder'])
+  return state.replace(params={**state.params, 'encoder': encoder})
 
 
 def write_summary(workdir: Path, state: steps.TrainState, step: int,
@@ -244,28 +196,3 @@ def write_summary(workdir: Path, state: steps.TrainState, step: int,
   }
   workdir_lib.write_atomic(workdir / 'summary.json',
                            json.dumps(summary, indent=2))
-
-
-def _flush_train_metrics(pending: list[tuple[int, dict]], window: dict,
-                         log: MetricsLog, bar: tqdm.tqdm) -> None:
-  """Logs the mean of pending step metrics; stops on a non-finite loss.
-
-  Reading metrics only here (not every step) keeps dispatch asynchronous.
-  """
-  values = jax.device_get([m for _, m in pending])
-  for (step, _), m in zip(pending, values):
-    if not np.isfinite(m['loss']):
-      raise NonFiniteLossError(
-          f'loss is {m["loss"]} at step {step}; lower train.learning_rate or '
-          'train.grad_clip, or check the data')
-  mean = {f'train/{k}': float(np.mean([m[k] for m in values]))
-          for k in values[0]}
-  elapsed = time.perf_counter() - window['time']
-  mean['train/examples_per_s'] = window['examples'] / elapsed
-  mean['train/tokens_per_s'] = window['tokens'] / elapsed
-  log.write(pending[-1][0], mean)
-  bar.set_postfix(loss=f'{mean["train/loss"]:.4f}',
-                  ex_s=f'{mean["train/examples_per_s"]:.0f}',
-                  tok_s=f'{mean["train/tokens_per_s"]:.0f}')
-  pending.clear()
-  window.update(examples=0, tokens=0, time=time.perf_counter())

@@ -34,7 +34,14 @@ TRAJECTORY_FIELDS = (
     'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
-    'train.patience')
+    'train.patience', 'train.init_from')
+# The same for a --mode=pretrain run: its batches, masks and schedule.
+PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
+                              'train.seed', 'pretrain')
+# What fixes a pretrained encoder's meaning; a fine-tune must match it.
+_ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
+                   'model.num_heads', 'model.embed_dim', 'model.mlp_dim',
+                   'model.activation')
 
 
 _CHOICES = {'data.truncation': ('head', 'head_tail'),
@@ -86,7 +93,9 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
   return {prefix: value}
 
 
-def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
+def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
+                     trajectory_fields: tuple[str, ...] = TRAJECTORY_FIELDS
+                     ) -> None:
   """Raises WorkdirError if `workdir` holds a run this config would change.
 
   Compares the identity and trajectory fields with the saved config.json. A
@@ -102,7 +111,7 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path) -> None:
                        '--workdir') from None
   current = json.loads(config.to_json())
   old, new = {}, {}
-  for field in _IDENTITY_FIELDS + TRAJECTORY_FIELDS:
+  for field in _IDENTITY_FIELDS + trajectory_fields:
     old.update(_flatten(_get(saved, field), field))
     new.update(_flatten(_get(current, field), field))
   _refuse_changes(old, new, f'{workdir} holds a run', 'this config')
@@ -129,11 +138,15 @@ def _refuse_changes(old: dict[str, Any], new: dict[str, Any], before: str,
 
 
 def trajectory(config: ml_collections.ConfigDict, steps_per_epoch: int,
-               total_steps: int) -> dict[str, Any]:
+               total_steps: int,
+               fields: tuple[str, ...] = TRAJECTORY_FIELDS) -> dict[str, Any]:
   """What fixes a run's trajectory, as recorded in each checkpoint."""
-  flat = _flatten(json.loads(config.to_json()), '')
+  current = json.loads(config.to_json())
+  recorded = {}
+  for field in fields:
+    recorded.update(_flatten(_get(current, field), field))
   return {'steps_per_epoch': steps_per_epoch, 'total_steps': total_steps,
-          **{field: flat['.' + field] for field in TRAJECTORY_FIELDS}}
+          **recorded}
 
 
 def load_run_config(config: ml_collections.ConfigDict, workdir: Path
@@ -286,3 +299,45 @@ def restore(manager: ocp.CheckpointManager, target: Any,
     raise WorkdirError(f'no readable checkpoint in {manager.directory}; '
                        'delete it and train again')
   return None
+
+
+def check_init_from(config: ml_collections.ConfigDict) -> tokenizers.Tokenizer:
+  """The tokenizer of the pretraining run `config.train.init_from`, once it
+  is known to hold an encoder this config's model can load."""
+  source = Path(config.train.init_from)
+  where = f'train.init_from={source}'
+  if config.data.tokenizer_path:
+    raise ConfigError(f'{where} brings its own tokenizer; leave '
+                      'data.tokenizer_path empty')
+  path = source / 'config.json'
+  if not path.exists():
+    raise WorkdirError(f'{where}: no pretraining run there (no config.json); '
+                       f'run --mode=pretrain --workdir={source} first')
+  encoders = source / 'checkpoints' / 'encoder'
+  if not encoders.is_dir() or not any(p.name.isdigit()
+                                      for p in encoders.iterdir()):
+    raise WorkdirError(f'{where}: no pretrained encoder saved yet (one is '
+                       'saved per pretraining epoch); run --mode=pretrain '
+                       'there until it finishes')
+  try:
+    saved = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; pretrain again') from None
+  current = json.loads(config.to_json())
+  for field in _ENCODER_FIELDS:
+    if _get(saved, field) != _get(current, field):
+      raise WorkdirError(
+          f'{where} was pretrained with {field}={_get(saved, field)!r} but '
+          f'this config has {_get(current, field)!r}; pass '
+          f'--config.{field}={_get(saved, field)} or pretrain again')
+  return load_tokenizer(source)
+
+
+def load_encoder(source: Path, target: Any) -> Any:
+  """The newest readable encoder params saved by pretraining in `source`,
+  restored into the structure (and sharding) of `target`."""
+  restored = restore(checkpoint_manager(source, 'encoder', 1), target)
+  if restored is None:
+    raise WorkdirError(f'no pretrained encoder in {source}; run '
+                       f'--mode=pretrain --workdir={source} first')
+  return restored[0]

@@ -7,8 +7,10 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +99,40 @@ def latest_step_dirs(workdir: Path, kind: str = 'latest') -> list[Path]:
     return []
   return sorted((p for p in root.iterdir() if p.name.isdigit()),
                 key=lambda p: int(p.name))
+
+
+def kill_once_checkpointed(args: list[str], workdir: Path,
+                           kind: str = 'latest') -> list[str]:
+  """Runs the CLI with `args`, SIGKILLs it as soon as a `kind` checkpoint is
+  committed, and returns the step names saved by then."""
+  log = workdir.parent / f'{workdir.name}_first_attempt.log'
+  with open(log, 'w') as out:
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'sentiment_jax.main', *args], cwd=REPO,
+        env=cli_env(), stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while (process.poll() is None and not latest_step_dirs(workdir, kind)
+           and time.monotonic() < deadline):
+      time.sleep(0.02)
+    still_running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  assert still_running, f'not killed mid-run:\n{log.read_text()[-3000:]}'
+  return [p.name for p in latest_step_dirs(workdir, kind)]
+
+
+def assert_same_final_state(workdir: Path, reference: Path,
+                            kind: str = 'latest') -> None:
+  """Bit-identical newest `kind` checkpoint (params, optimizer, step, rng)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  ours = latest_step_dirs(workdir, kind)[-1]
+  theirs = latest_step_dirs(reference, kind)[-1]
+  assert ours.name == theirs.name
+  paths_and_leaves = jax.tree_util.tree_leaves_with_path(restore_raw(ours))
+  reference_leaves = jax.tree_util.tree_leaves(restore_raw(theirs))
+  assert len(paths_and_leaves) == len(reference_leaves)
+  for (path, a), b in zip(paths_and_leaves, reference_leaves):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
 
 
 def restore_raw(step_dir: Path) -> dict:

@@ -9,18 +9,15 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import (REPO, check_ok, cli_env, copy_run, latest_step_dirs,
-                      read_jsonl, restore_raw, run_cli, sentiment_rows,
-                      train_args, write_csv)
+from helpers import (assert_same_final_state, check_ok, copy_run,
+                      kill_once_checkpointed, latest_step_dirs,
+                      read_jsonl, run_cli, sentiment_rows, train_args,
+                      write_csv)
 
 ARTEFACTS = ('config.json', 'tokenizer.json', 'metrics.jsonl', 'curves.png',
              'eval_test.json', 'errors_test.jsonl', 'roc_test.png',
@@ -31,18 +28,6 @@ def without_throughput(records: list[dict]) -> list[dict]:
   """Metrics records minus the wall-clock ones, which differ run to run."""
   return [{k: v for k, v in r.items() if not k.endswith('_per_s')}
           for r in records]
-
-
-def assert_same_final_state(workdir, reference) -> None:
-  """Bit-identical newest 'latest' checkpoint (params, optimizer, step, rng)."""
-  ours, theirs = latest_step_dirs(workdir)[-1], latest_step_dirs(reference)[-1]
-  assert ours.name == theirs.name
-  import jax  # pylint: disable=g-import-not-at-top
-  paths_and_leaves = jax.tree_util.tree_leaves_with_path(restore_raw(ours))
-  reference_leaves = jax.tree_util.tree_leaves(restore_raw(theirs))
-  assert len(paths_and_leaves) == len(reference_leaves)
-  for (path, a), b in zip(paths_and_leaves, reference_leaves):
-    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
 
 
 def corrupt_checkpoint(step_dir) -> None:
@@ -204,23 +189,9 @@ def killed_and_resumed_run(tmp_path_factory, sentiment_csv, trained_run):
   workdir = tmp_path_factory.mktemp('killed') / 'run'
   workdir.mkdir()
   shutil.copy(trained_run / 'tokenizer.json', workdir)
-  log = workdir.parent / 'first_attempt.log'
   args = train_args(workdir, sentiment_csv)
-  with open(log, 'w') as out:
-    process = subprocess.Popen(
-        [sys.executable, '-m', 'sentiment_jax.main', *args], cwd=REPO,
-        env=cli_env(), stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while (process.poll() is None and not latest_step_dirs(workdir)
-           and time.monotonic() < deadline):
-      time.sleep(0.02)
-    still_running = process.poll() is None
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-  assert still_running, f'not killed mid-run:\n{log.read_text()[-3000:]}'
-  killed_at = [p.name for p in latest_step_dirs(workdir)]
-  resumed = check_ok(run_cli(*args))
-  return workdir, killed_at, resumed
+  killed_at = kill_once_checkpointed(args, workdir)
+  return workdir, killed_at, check_ok(run_cli(*args))
 
 
 def test_killed_run_resumes_from_its_checkpoint(killed_and_resumed_run):
@@ -407,6 +378,16 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
           train('corrupt_tokenizer',
                 f'--config.data.tokenizer_path={tmp / "broken.json"}'),
           'broken.json', fresh('corrupt_tokenizer')),
+      'init_from_missing_workdir': (
+          train('init_from_missing',
+                f'--config.train.init_from={tmp / "no_such_pretraining"}'),
+          'no_such_pretraining', fresh('init_from_missing')),
+      'init_from_untrained_workdir': (  # A classifier run: no encoder saved.
+          train('init_from_untrained', f'--config.train.init_from={trained_run}'),
+          'no pretrained encoder', fresh('init_from_untrained')),
+      'pretrain_mask_rate_out_of_range': (
+          train('mask_rate', '--mode=pretrain', '--config.pretrain.mask_rate=1.5'),
+          'pretrain.mask_rate', fresh('mask_rate')),
       'partial_multi_process_flags': (
           train('partial_multi_process', '--num_processes=2'),
           '--coordinator_address', fresh('partial_multi_process')),

@@ -1,0 +1,108 @@
+"""What the training and pretraining loops share: the metrics log, the
+periodic flush of step metrics with its non-finite-loss guard, and the run's
+tokenizer file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import tensorboardX
+import tokenizers
+import tqdm
+
+from sentiment_jax import distributed, jsonl, workdir as workdir_lib
+from sentiment_jax.errors import NonFiniteLossError
+
+
+class MetricsLog:
+  """Scalars to TensorBoard (tensorboardX) and one JSON line per record.
+
+  `name` picks the files: `<name>.jsonl` and `tensorboard/` (for 'metrics')
+  or `tensorboard/<name>`. Only the writer process (`workdir.is_writer`)
+  writes; elsewhere a no-op.
+  """
+
+  def __init__(self, workdir: Path, resume_step: int, name: str = 'metrics'):
+    self.path = workdir / f'{name}.jsonl'
+    self.enabled = workdir_lib.is_writer()
+    if not self.enabled:
+      return
+    # Drop records past the restored step: the resumed run rewrites them. A
+    # torn last line (a kill mid-write) is dropped with them.
+    if self.path.exists():
+      kept = [json.dumps(r) + '\n' for _, r in jsonl.read(
+          self.path, workdir_lib.WorkdirError, torn_tail_ok=True)
+              if r['step'] <= resume_step]
+      workdir_lib.write_atomic(self.path, ''.join(kept))
+    self.file = open(self.path, 'a')
+    events = workdir / 'tensorboard'
+    self.writer = tensorboardX.SummaryWriter(
+        str(events if name == 'metrics' else events / name))
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.enabled:
+      return
+    for name, value in scalars.items():
+      self.writer.add_scalar(name, value, step)
+    self.file.write(json.dumps({'step': step, **scalars}) + '\n')
+    self.file.flush()
+
+  def records(self) -> list[dict]:
+    return [r for _, r in jsonl.read(self.path, workdir_lib.WorkdirError)]
+
+  def close(self) -> None:
+    if self.enabled:
+      self.writer.close()
+      self.file.close()
+
+
+def load_or_make_tokenizer(workdir: Path,
+                           make: Callable[[], tokenizers.Tokenizer]
+                           ) -> tokenizers.Tokenizer:
+  """The workdir's tokenizer; on a first run process 0 saves `make()` there.
+
+  The trainer breaks ties in hash order, so processes that each trained
+  their own could disagree; the others read process 0's file instead.
+  """
+  path = workdir_lib.tokenizer_path(workdir)
+
+  def load_or_make():
+    if not path.exists():
+      workdir_lib.write_atomic(path, make().to_str())
+    return workdir_lib.load_tokenizer(workdir)
+
+  return distributed.process_0_first(load_or_make, 'tokenizer saved')
+
+
+def flush_step_metrics(pending: list[tuple[int, dict]], window: dict,
+                       log: MetricsLog, bar: tqdm.tqdm, prefix: str) -> None:
+  """Logs the mean of pending step metrics as `<prefix>/<name>`; stops on a
+  non-finite loss. `prefix` is also the config block ('train', 'pretrain')
+  the message points at. `window` counts the examples and real tokens since its
+  `time`, for throughput.
+
+  Reading metrics only here (not every step) keeps dispatch asynchronous.
+  """
+  values = jax.device_get([m for _, m in pending])
+  for (step, _), m in zip(pending, values):
+    if not np.isfinite(m['loss']):
+      raise NonFiniteLossError(
+          f'loss is {m["loss"]} at step {step}; lower {prefix}.learning_rate '
+          f'or {prefix}.grad_clip, or check the data')
+  mean = {f'{prefix}/{k}': float(np.mean([m[k] for m in values]))
+          for k in values[0]}
+  elapsed = time.perf_counter() - window['time']
+  mean[f'{prefix}/examples_per_s'] = window['examples'] / elapsed
+  mean[f'{prefix}/tokens_per_s'] = window['tokens'] / elapsed
+  log.write(pending[-1][0], mean)
+  bar.set_postfix(loss=f'{mean[f"{prefix}/loss"]:.4f}',
+                  ex_s=f'{mean[f"{prefix}/examples_per_s"]:.0f}',
+                  tok_s=f'{mean[f"{prefix}/tokens_per_s"]:.0f}')
+  pending.clear()
+  window.update(examples=0, tokens=0, time=time.perf_counter())
