@@ -1,6 +1,6 @@
 """What the training and pretraining loops share: the metrics log, the
-periodic flush of step metrics with its non-finite-loss guard, and the run's
-tokenizer file.
+progress bar with the periodic flush of step metrics (and its non-finite-loss
+guard), and the run's tokenizer file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tensorboardX
 import tokenizers
 import tqdm
 
-from sentiment_jax import distributed, jsonl, workdir as workdir_lib
+from sentiment_jax import distributed, jsonl, models, workdir as workdir_lib
 from sentiment_jax.errors import NonFiniteLossError
 
 
@@ -80,29 +80,65 @@ def load_or_make_tokenizer(workdir: Path,
   return distributed.process_0_first(load_or_make, 'tokenizer saved')
 
 
-def flush_step_metrics(pending: list[tuple[int, dict]], window: dict,
-                       log: MetricsLog, bar: tqdm.tqdm, prefix: str) -> None:
-  """Logs the mean of pending step metrics as `<prefix>/<name>`; stops on a
-  non-finite loss. `prefix` is also the config block ('train', 'pretrain')
-  the message points at. `window` counts the examples and real tokens since its
-  `time`, for throughput.
+class StepLog:
+  """A loop's progress bar, metrics log and throughput window.
 
-  Reading metrics only here (not every step) keeps dispatch asynchronous.
+  `add` takes each step's metrics still on the device; `flush` logs the mean
+  of those pending as `<prefix>/<name>` and stops on a non-finite loss.
+  Reading metrics only at a flush, not every step, keeps dispatch
+  asynchronous. `prefix` is also the config block ('train', 'pretrain') the
+  non-finite-loss message points at.
   """
-  values = jax.device_get([m for _, m in pending])
-  for (step, _), m in zip(pending, values):
-    if not np.isfinite(m['loss']):
-      raise NonFiniteLossError(
-          f'loss is {m["loss"]} at step {step}; lower {prefix}.learning_rate '
-          f'or {prefix}.grad_clip, or check the data')
-  mean = {f'{prefix}/{k}': float(np.mean([m[k] for m in values]))
-          for k in values[0]}
-  elapsed = time.perf_counter() - window['time']
-  mean[f'{prefix}/examples_per_s'] = window['examples'] / elapsed
-  mean[f'{prefix}/tokens_per_s'] = window['tokens'] / elapsed
-  log.write(pending[-1][0], mean)
-  bar.set_postfix(loss=f'{mean[f"{prefix}/loss"]:.4f}',
-                  ex_s=f'{mean[f"{prefix}/examples_per_s"]:.0f}',
-                  tok_s=f'{mean[f"{prefix}/tokens_per_s"]:.0f}')
-  pending.clear()
-  window.update(examples=0, tokens=0, time=time.perf_counter())
+
+  def __init__(self, workdir: Path, resume_step: int, total_steps: int,
+               prefix: str, name: str = 'metrics'):
+    self.log = MetricsLog(workdir, resume_step, name)
+    self.prefix = prefix
+    self.bar = tqdm.tqdm(total=total_steps, initial=resume_step, desc=prefix,
+                         unit='step', dynamic_ncols=True,
+                         disable=not workdir_lib.is_writer())
+    self.pending: list[tuple[int, dict]] = []
+    self.window = {'examples': 0, 'tokens': 0, 'time': time.perf_counter()}
+
+  def add(self, step: int, metrics: dict, tokens: np.ndarray) -> None:
+    """Records step `step`, which trained on `tokens` (`[batch, seq]`)."""
+    self.pending.append((step, metrics))
+    self.window['examples'] += len(tokens)
+    self.window['tokens'] += int((tokens != models.PAD_ID).sum())
+    self.bar.update()
+
+  def restart_clock(self) -> None:
+    """Throughput excludes what ran since the last step (an evaluation)."""
+    self.window['time'] = time.perf_counter()
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    self.log.write(step, scalars)
+
+  def flush(self) -> None:
+    if not self.pending:
+      return
+    prefix, window = self.prefix, self.window
+    values = jax.device_get([m for _, m in self.pending])
+    for (step, _), m in zip(self.pending, values):
+      if not np.isfinite(m['loss']):
+        raise NonFiniteLossError(
+            f'loss is {m["loss"]} at step {step}; lower {prefix}.learning_rate '
+            f'or {prefix}.grad_clip, or check the data')
+    mean = {f'{prefix}/{k}': float(np.mean([m[k] for m in values]))
+            for k in values[0]}
+    elapsed = time.perf_counter() - window['time']
+    mean[f'{prefix}/examples_per_s'] = window['examples'] / elapsed
+    mean[f'{prefix}/tokens_per_s'] = window['tokens'] / elapsed
+    self.log.write(self.pending[-1][0], mean)
+    self.bar.set_postfix(loss=f'{mean[f"{prefix}/loss"]:.4f}',
+                         ex_s=f'{mean[f"{prefix}/examples_per_s"]:.0f}',
+                         tok_s=f'{mean[f"{prefix}/tokens_per_s"]:.0f}')
+    self.pending.clear()
+    window.update(examples=0, tokens=0, time=time.perf_counter())
+
+  def records(self) -> list[dict]:
+    return self.log.records()
+
+  def close(self) -> None:
+    self.bar.close()
+    self.log.close()

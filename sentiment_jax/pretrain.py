@@ -86,7 +86,8 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
     workdir_lib.check_trajectory(meta.get('trajectory', {}), trajectory, workdir)
     say(f'resumed from step {int(state.step)} in {workdir}')
   step = int(state.step)
-  log = loop.MetricsLog(workdir, step, 'pretrain_metrics')
+  log = loop.StepLog(workdir, step, total_steps, 'pretrain',
+                     'pretrain_metrics')
   held_out_batches = []
   for i, batch in enumerate(input_pipeline.eval_batches(
       held_data, np.zeros(len(held_data.ids), np.int32),
@@ -109,10 +110,6 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
                      {'step': step, 'held_out': last})
     workdir_lib.save(latest, step, state, {'trajectory': trajectory})
 
-  bar = tqdm.tqdm(total=total_steps, initial=step, desc='pretrain',
-                  unit='step', dynamic_ncols=True, disable=not writer)
-  pending: list[tuple[int, dict]] = []
-  window = {'examples': 0, 'tokens': 0, 'time': time.perf_counter()}
   no_labels = np.zeros(len(train_data.ids), np.int32)
   try:
     while step < total_steps:
@@ -127,21 +124,16 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
                                 vocab_size=vocab_size)
         state, step_metrics = step_fn(state, parallel.shard(masked, _MASK_KEYS))
         step += 1
-        pending.append((step, step_metrics))
-        window['examples'] += len(batch['tokens'])
-        window['tokens'] += int((batch['tokens'] != models.PAD_ID).sum())
-        bar.update()
+        log.add(step, step_metrics, batch['tokens'])
         if step % config.train.log_every_steps == 0 or step % eval_every == 0:
-          loop.flush_step_metrics(pending, window, log, bar, 'pretrain')
+          log.flush()
         if step % eval_every == 0 or step == total_steps:
           evaluate_and_save(step)
-          window['time'] = time.perf_counter()  # Throughput excludes eval.
+          log.restart_clock()
         elif step % config.train.checkpoint_every_steps == 0:
           workdir_lib.save(latest, step, state, {'trajectory': trajectory})
-    if pending:
-      loop.flush_step_metrics(pending, window, log, bar, 'pretrain')
+    log.flush()
   finally:
-    bar.close()
     log.close()
     latest.wait_until_finished()
     encoder.wait_until_finished()

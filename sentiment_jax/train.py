@@ -85,7 +85,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     progress.update(saved_progress)
     say(f'resumed from step {int(state.step)} in {workdir}')
   step = int(state.step)
-  log = loop.MetricsLog(workdir, step)
+  log = loop.StepLog(workdir, step, total_steps, 'train')
 
   def save_latest(step: int) -> None:
     workdir_lib.save(latest, step, state,
@@ -114,10 +114,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         f'{val["accuracy"]:.4f}{" (best)" if improved else ""}')
     save_latest(step)
 
-  bar = tqdm.tqdm(total=total_steps, initial=step, desc='train', unit='step',
-                  dynamic_ncols=True, disable=not writer)
-  pending: list[tuple[int, dict]] = []
-  window = {'examples': 0, 'tokens': 0, 'time': time.perf_counter()}
   try:
     while step < total_steps and not progress['stopped_early']:
       epoch, index = divmod(step, steps_per_epoch)
@@ -128,25 +124,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       for batch in batches:
         state, step_metrics = step_fn(state, parallel.shard(batch))
         step += 1
-        pending.append((step, step_metrics))
-        window['examples'] += len(batch['label'])
-        window['tokens'] += int((batch['tokens'] != models.PAD_ID).sum())
-        bar.update()
+        log.add(step, step_metrics, batch['tokens'])
         if step % t.log_every_steps == 0 or step % eval_every == 0:
-          loop.flush_step_metrics(pending, window, log, bar, 'train')
+          log.flush()
         if step % eval_every == 0 or step == total_steps:
           evaluate_and_checkpoint(step)
-          window['time'] = time.perf_counter()  # Throughput excludes eval.
+          log.restart_clock()
           if progress['stopped_early']:
             say(f'early stop at step {step}: no validation improvement in '
                 f'{t.patience} evaluations')
             break
         elif step % t.checkpoint_every_steps == 0:
           save_latest(step)
-    if pending:
-      loop.flush_step_metrics(pending, window, log, bar, 'train')
+    log.flush()
   finally:
-    bar.close()
     log.close()
     latest.wait_until_finished()
     best.wait_until_finished()
