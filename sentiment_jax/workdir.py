@@ -1,7 +1,7 @@
 """What a run directory holds and how runs agree with it.
 
 A workdir explains itself: `config.json` (resolved config), `tokenizer.json`,
-`checkpoints/{latest,best}`, `metrics.jsonl`, `tensorboard/`, the eval and
+`checkpoints/{latest,best}` (and `{pretrain,encoder}` after `--mode=pretrain`), `metrics.jsonl`, `tensorboard/`, the eval and
 plot outputs, and `calibration.json` once a temperature is fitted. This module checks a config against a workdir, reads and writes
 the tokenizer, and restores checkpoints, falling back past a corrupt one.
 """
