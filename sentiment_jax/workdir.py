@@ -93,6 +93,18 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
   return {prefix: value}
 
 
+def _saved_config(workdir: Path, fix: str) -> dict | None:
+  """The workdir's `config.json` as a dict, or None when there is none. A
+  corrupt file raises WorkdirError ending in `fix`."""
+  path = workdir / 'config.json'
+  if not path.exists():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; {fix}') from None
+
+
 def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
                      trajectory_fields: tuple[str, ...] = TRAJECTORY_FIELDS
                      ) -> None:
@@ -101,14 +113,9 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
   Compares the identity and trajectory fields with the saved config.json. A
   field the saved run predates (absent there) is not compared.
   """
-  path = workdir / 'config.json'
-  if not path.exists():
+  saved = _saved_config(workdir, f'delete {workdir} or use another --workdir')
+  if saved is None:
     return
-  try:
-    saved = json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError):
-    raise WorkdirError(f'{path} is corrupt; delete {workdir} or use another '
-                       '--workdir') from None
   current = json.loads(config.to_json())
   old, new = {}, {}
   for field in _IDENTITY_FIELDS + trajectory_fields:
@@ -157,15 +164,10 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
   trained with overrides is evaluated without repeating them. Fields added
   to the code since the run was saved keep `config`'s defaults.
   """
-  path = workdir / 'config.json'
-  if not path.exists():
+  saved = _saved_config(workdir, f'delete {workdir} and train again')
+  if saved is None:
     raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
                        'first with --mode=train or pass --workdir')
-  try:
-    saved = json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError):
-    raise WorkdirError(f'{path} is corrupt; delete {workdir} and train '
-                       'again') from None
   merged = ml_collections.ConfigDict(config.to_dict())
   merged.update({'data': saved.get('data', {}),
                  'model': saved.get('model', {})})
@@ -309,8 +311,8 @@ def check_init_from(config: ml_collections.ConfigDict) -> tokenizers.Tokenizer:
   if config.data.tokenizer_path:
     raise ConfigError(f'{where} brings its own tokenizer; leave '
                       'data.tokenizer_path empty')
-  path = source / 'config.json'
-  if not path.exists():
+  saved = _saved_config(source, 'pretrain again')
+  if saved is None:
     raise WorkdirError(f'{where}: no pretraining run there (no config.json); '
                        f'run --mode=pretrain --workdir={source} first')
   encoders = source / 'checkpoints' / 'encoder'
@@ -319,10 +321,6 @@ def check_init_from(config: ml_collections.ConfigDict) -> tokenizers.Tokenizer:
     raise WorkdirError(f'{where}: no pretrained encoder saved yet (one is '
                        'saved per pretraining epoch); run --mode=pretrain '
                        'there until it finishes')
-  try:
-    saved = json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError):
-    raise WorkdirError(f'{path} is corrupt; pretrain again') from None
   current = json.loads(config.to_json())
   for field in _ENCODER_FIELDS:
     if _get(saved, field) != _get(current, field):
