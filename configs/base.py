@@ -31,6 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   model.mlp_dim = 1024  # Hidden units of each block's MLP.
   model.dropout_rate = 0.1  # Dropout on embeddings and residual branches.
   model.attention_dropout_rate = 0.0  # Dropout on attention probabilities.
+  model.word_dropout_rate = 0.0  # Chance that a piece's embedding is zeroed in training (word dropout).
   model.pooling = 'mean'  # 'mean' over real tokens, or 'cls'.
   model.activation = 'relu'  # MLP nonlinearity: 'relu' (cheaper on CPU) or 'gelu' (tanh approx.).
   model.dtype = 'float32'  # Compute dtype: float32 or bfloat16 (params stay float32).
@@ -42,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.warmup_fraction = 0.05  # Fraction of all steps spent warming up linearly.
   train.weight_decay = 0.1  # AdamW decoupled weight decay on matrices.
   train.grad_clip = 1.0  # Global gradient-norm clip.
+  train.label_smoothing = 0.0  # Mass moved from the true label to a uniform target (0 = one-hot).
   train.log_every_steps = 20  # Steps between training-metric records.
   train.eval_every_steps = 0  # Steps between validation runs; 0 = once per epoch.
   train.checkpoint_every_steps = 100  # Steps between 'latest' checkpoints (also at every eval).
@@ -52,9 +54,13 @@ def get_config() -> ml_collections.ConfigDict:
   # --mode=pretrain: masked-token pretraining of the encoder on the train
   # reviews and Rotten Tomatoes sentences (never validation or test).
   config.pretrain = pretrain = ml_collections.ConfigDict()
+  pretrain.objective = 'mlm'  # 'mlm' (BERT's masked tokens) or 'electra' (replaced-token detection).
   pretrain.mask_rate = 0.15  # Fraction of each text's pieces predicted (80% [MASK], 10% random, 10% kept).
   pretrain.num_epochs = 1  # Passes over the pretraining corpus.
   pretrain.batch_size = 64  # Global batch (texts).
+  pretrain.tied_decoder = True  # Predict pieces with the token-embedding table (BERT's tying) instead of a separate decoder.
+  pretrain.generator_embed_dim = 64  # ELECTRA: width of the generator (its MLP 4x, one head, same depth).
+  pretrain.detector_weight = 50.0  # ELECTRA: weight of the detector's loss beside the generator's.
   pretrain.learning_rate = 1e-3  # Peak AdamW learning rate.
   pretrain.warmup_fraction = 0.05  # Fraction of all steps spent warming up linearly.
   pretrain.weight_decay = 0.01  # AdamW decoupled weight decay on matrices.

@@ -23,13 +23,17 @@ from sentiment_jax.explain import dump as explain_dump
 from sentiment_jax.explain import request as explain_request
 
 
-def tfidf_baseline(train: input_pipeline.Split, split: input_pipeline.Split
+def tfidf_baseline(train: input_pipeline.Split, scored: inference.Scored
                    ) -> dict[str, object]:
-  """The TF-IDF baseline fit on train, scored on split."""
+  """The TF-IDF baseline fit on train, scored on the same split as the
+  transformer, with McNemar's test of the two (A = transformer)."""
   model = baseline_lib.TfidfBaseline(train)
-  result = metrics.classification_metrics(logits=model.logits(split.texts),
-                                          labels=split.labels)
+  labels = scored.data.labels
+  logits = model.logits(scored.data.texts)
+  result = metrics.classification_metrics(logits=logits, labels=labels)
   result['fit_seconds'] = model.fit_seconds
+  result['mcnemar'] = metrics.mcnemar(metrics.decide(scored.logits) == labels,
+                                      metrics.decide(logits) == labels)
   return result
 
 
@@ -80,6 +84,11 @@ def _format_table(report: dict) -> str:
                  f'{c["fitted_on"]}): log_loss {c["calibrated"]["log_loss"]:.4f}'
                  f' (raw {c["raw"]["log_loss"]:.4f}), ECE-15 '
                  f'{c["calibrated"]["ece_15"]:.4f} (raw {c["raw"]["ece_15"]:.4f})')
+  if 'baseline' in report:
+    m = report['baseline']['mcnemar']
+    lines.append(f'McNemar vs tfidf+logreg: transformer alone right on '
+                 f'{m["a_only_correct"]}, baseline alone on '
+                 f'{m["b_only_correct"]}, exact p = {m["p_value"]:.3g}')
   lines.append('accuracy by review length (tokens):')
   for row in report['accuracy_by_length']:
     lines.append(f'  {row["tokens"]:>10}: {row["accuracy"]:.4f} '
@@ -120,7 +129,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       # Not a collective, so only the process that reports fits it.
       train_split = input_pipeline.subsample(splits['train'],
                                              config.data.train_fraction)
-      report['baseline'] = tfidf_baseline(train_split, scored.data)
+      report['baseline'] = tfidf_baseline(train_split, scored)
     workdir_lib.write_atomic(workdir / f'eval_{split}.json',
                              json.dumps(report, indent=2))
     errors = confident_errors(scored, config.eval.num_errors,

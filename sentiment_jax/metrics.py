@@ -14,6 +14,8 @@
 * Calibration: top-label confidence (the probability of the predicted label),
   expected calibration error over equal-width or equal-mass bins (Guo et al.
   2017), and the binary Brier score.
+* Paired comparison: McNemar's exact test of two classifiers on the same
+  examples, which counts only the examples where exactly one is right.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 from sklearn import metrics as skm
 
 THRESHOLD = 0.5  # P(positive) at and above which a text is called positive.
@@ -148,3 +150,15 @@ def ece(confidence_: np.ndarray, correct: np.ndarray, num_bins: int = 15,
 def brier(logits: np.ndarray, labels: np.ndarray) -> float:
   """Binary Brier score: the mean of (P(positive) - label)^2."""
   return float(np.mean((p_positive(logits) - np.asarray(labels)) ** 2))
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
+  """McNemar's exact test of `[n]` bool correctness of A and B on the same
+  examples: the two-sided binomial p-value of the discordant pairs."""
+  a_only = int((correct_a & ~correct_b).sum())
+  b_only = int((~correct_a & correct_b).sum())
+  discordant = a_only + b_only
+  p_value = (stats.binomtest(a_only, discordant, 0.5).pvalue if discordant
+             else 1.0)
+  return {'a_only_correct': a_only, 'b_only_correct': b_only,
+          'p_value': float(p_value)}

@@ -6,8 +6,9 @@ all layers: `intermediates['encoder']['layer_{i}']['attention']
 ['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
 The classifier also sows its pooled representation, `intermediates['pooled']`
 (`[batch, embed]`), which out-of-distribution scores read. `MaskedLM` puts a
-token-prediction head on the same `Encoder`, so the `encoder` subtree of its
-params loads into a `Classifier` unchanged (self-pretraining).
+token-prediction head on the same `Encoder`, and `ReplacedTokenDetector`
+trains it to spot a generator's replacements (ELECTRA); the `encoder` subtree
+of either's params loads into a `Classifier` unchanged (self-pretraining).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class TransformerConfig:
   num_classes: int = 2
   dropout_rate: float = 0.0
   attention_dropout_rate: float = 0.0
+  word_dropout_rate: float = 0.0
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
   activation: str = 'gelu'  # 'gelu' (tanh approximation) or 'relu'.
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
@@ -52,6 +54,7 @@ class TransformerConfig:
                embed_dim=m.embed_dim, mlp_dim=m.mlp_dim,
                dropout_rate=m.dropout_rate,
                attention_dropout_rate=m.attention_dropout_rate,
+               word_dropout_rate=m.word_dropout_rate,
                pooling=m.pooling, activation=m.activation,
                dtype=jnp.dtype(m.dtype))
 
@@ -133,6 +136,12 @@ class Encoder(nn.Module):
     mask = tokens != PAD_ID
     x = nn.Embed(cfg.vocab_size, cfg.embed_dim, name='token_embed',
                  embedding_init=nn.initializers.normal(0.02))(tokens)
+    if cfg.word_dropout_rate > 0 and not cfg.deterministic:
+      # Word dropout: a dropped piece's embedding is zeroed, not rescaled, so
+      # the encoder learns from reviews with words missing (Iyyer et al. 2015).
+      keep = jax.random.bernoulli(self.make_rng('dropout'),
+                                  1 - cfg.word_dropout_rate, tokens.shape)
+      x = x * keep[..., None]
     if embed_delta is not None:
       x = x + embed_delta
     positions = self.param('position_embed', nn.initializers.normal(0.02),
@@ -173,10 +182,14 @@ class MaskedLM(nn.Module):
   """Encoder + a head predicting the tokens at chosen positions (BERT's MLM).
 
   Only the chosen positions reach the `[embed, vocab]` decoder: over every
-  position it would cost several times the encoder itself.
+  position it would cost several times the encoder itself. With
+  `tied_decoder` the decoder is the token-embedding table itself (BERT's
+  tying), so every prediction also trains the input embeddings that a
+  fine-tune starts from.
   """
 
   config: TransformerConfig
+  tied_decoder: bool = True
 
   @nn.compact
   def __call__(self, tokens: jax.Array, positions: jax.Array | None = None
@@ -185,13 +198,70 @@ class MaskedLM(nn.Module):
     seq (all positions when None). Returns float32 logits
     `[batch, predictions, vocab]`."""
     cfg = self.config
-    x = Encoder(cfg, name='encoder')(tokens)
+    encoder = Encoder(cfg, name='encoder')
+    x = encoder(tokens)
     if positions is not None:
       x = jnp.take_along_axis(x, positions[..., None], axis=1)
     x = nn.Dense(cfg.embed_dim, dtype=cfg.dtype, name='transform')(x)
     x = nn.LayerNorm(dtype=cfg.dtype, name='transform_norm')(nn.gelu(x))
-    logits = nn.Dense(cfg.vocab_size, dtype=cfg.dtype, name='decoder')(x)
+    if not self.tied_decoder:
+      return nn.Dense(cfg.vocab_size, dtype=cfg.dtype, name='decoder')(
+          x).astype(jnp.float32)
+    table = encoder.variables['params']['token_embed']['embedding']
+    bias = self.param('decoder_bias', nn.initializers.zeros, (cfg.vocab_size,))
+    logits = jnp.einsum('bpe,ve->bpv', x, table.astype(cfg.dtype)) + bias
     return logits.astype(jnp.float32)
+
+
+class ReplacedTokenDetector(nn.Module):
+  """ELECTRA's pretraining (Clark et al. 2020): a small `MaskedLM` generator
+  fills the masked positions with samples, and the encoder (the
+  discriminator) tells, at every real position, whether a piece was replaced.
+
+  Every position teaches the encoder, and the costly `[embed, vocab]` decoder
+  is the generator's, at `generator_config.embed_dim`. The discriminator's
+  encoder is the `encoder` subtree, like `MaskedLM`'s, so it loads into a
+  `Classifier` unchanged. Samples are drawn from ids `first_piece` to
+  `vocab_size - 2`, never padding, special tokens or [MASK] (the last id).
+  """
+
+  config: TransformerConfig
+  generator_config: TransformerConfig
+  first_piece: int
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, positions: jax.Array | None = None,
+               targets: jax.Array | None = None,
+               weights: jax.Array | None = None
+               ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """tokens: `[batch, seq]` with masking applied; positions, targets,
+    weights: `[batch, predictions]` as `mlm.mask_batch` makes them (None:
+    nothing chosen, so nothing is replaced; what `init` is given).
+
+    Returns the generator's float32 logits `[batch, predictions, vocab]`, the
+    discriminator's float32 logits `[batch, seq]` (> 0: replaced), and
+    whether each piece was replaced, `[batch, seq]` bool.
+    """
+    tokens = jnp.asarray(tokens)
+    generator_logits = MaskedLM(self.generator_config, name='generator')(
+        tokens, positions)
+    corrupted = original = tokens
+    if positions is not None:
+      ids = jnp.arange(self.config.vocab_size)
+      allowed = (ids >= self.first_piece) & (ids < self.config.vocab_size - 1)
+      sampled = jax.random.categorical(
+          self.make_rng('sample'),
+          jnp.where(allowed, jax.lax.stop_gradient(generator_logits), -jnp.inf))
+      rows, used = jnp.arange(tokens.shape[0])[:, None], weights > 0
+      # Unused slots rewrite the piece already there.
+      original = tokens.at[rows, positions].set(
+          jnp.where(used, targets, tokens[rows, positions]))
+      corrupted = original.at[rows, positions].set(
+          jnp.where(used, sampled, original[rows, positions]))
+    x = Encoder(self.config, name='encoder')(corrupted)
+    logits = nn.Dense(1, dtype=self.config.dtype, name='detector')(x)[..., 0]
+    return (generator_logits, logits.astype(jnp.float32),
+            corrupted != original)
 
 
 # A train step costs the forward pass plus a backward pass of twice its FLOPs

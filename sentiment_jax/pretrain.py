@@ -1,17 +1,19 @@
-"""Self-pretraining loop: masked-language-model training of the encoder on the
-allowed corpus (`mlm.corpus`), for a fine-tune to start from.
+"""Self-pretraining loop: masked-language-model training (BERT's, or ELECTRA's
+replaced-token detection) of the encoder on the allowed corpus
+(`mlm.corpus`), for a fine-tune to start from.
 
 `pretrain(config, workdir)` is the whole run, with the machinery of
 training: a progress bar, Orbax checkpoints in `checkpoints/pretrain` with
 kill-and-resume (bit-identical on CPU: the batches and their masks are pure
 functions of seed, epoch and step), `pretrain_metrics.jsonl` and
 `tensorboard/pretrain`. After every epoch it scores masked-token loss and
-accuracy on the held-out corpus texts and saves the encoder's params to
-`checkpoints/encoder`, which `train.init_from` loads.
+accuracy (and ELECTRA's detector's) on the held-out corpus texts and saves
+the encoder's params to `checkpoints/encoder`, which `train.init_from` loads.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -68,12 +70,10 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   trajectory = workdir_lib.trajectory(
       config, steps_per_epoch, total_steps,
       workdir_lib.PRETRAIN_TRAJECTORY_FIELDS)
-  model = models.MaskedLM(models.TransformerConfig.from_run_config(
-      config, vocab_size))
-  parallel = sharding.DataParallel(
-      models.MaskedLM(model.config.replace(deterministic=True)))
-  step_fn = steps.jit_train_step(parallel, steps.mlm_step)
-  held_out_sums = _held_out_scorer(parallel)
+  model, eval_model, step = _objective(config, vocab_size)
+  parallel = sharding.DataParallel(eval_model)
+  step_fn = steps.jit_train_step(parallel, step)
+  held_out_sums = _held_out_scorer(parallel, p.objective)
   state = parallel.replicate(steps.create_train_state(
       jax.random.PRNGKey(seed), config, model, total_steps, p))
 
@@ -100,12 +100,14 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   last = {}
 
   def evaluate_and_save(step: int) -> None:
-    sums = np.sum(jax.device_get([held_out_sums(state.params, batch)
-                                  for batch in held_out_batches]), axis=0)
-    last.update(loss=float(sums[0] / sums[2]), accuracy=float(sums[1] / sums[2]))
+    sums = jax.device_get([held_out_sums(state.params, batch)
+                           for batch in held_out_batches])
+    last.update({name: float(sum(s[name][0] for s in sums)
+                             / sum(s[name][1] for s in sums))
+                 for name in sums[0]})
     log.write(step, {f'held_out/{k}': v for k, v in last.items()})
-    say(f'step {step}: held-out masked-token loss {last["loss"]:.4f} '
-        f'accuracy {last["accuracy"]:.4f}')
+    say(f'step {step}: held-out ' + ', '.join(
+        f'{name} {value:.4f}' for name, value in sorted(last.items())))
     workdir_lib.save(encoder, step, state.params['encoder'],
                      {'step': step, 'held_out': last})
     workdir_lib.save(latest, step, state, {'trajectory': trajectory})
@@ -153,17 +155,50 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   return state
 
 
-def _held_out_scorer(parallel: sharding.DataParallel):
-  """Jitted `(params, batch) -> [loss sum, correct sum, slot count]` of the
-  deterministic MLM on a masked batch."""
+def _objective(config: ml_collections.ConfigDict, vocab_size: int):
+  """(model, its deterministic twin, the unjitted step), by
+  `pretrain.objective`."""
+  p = config.pretrain
+  encoder = models.TransformerConfig.from_run_config(config, vocab_size)
+  if p.objective == 'mlm':
+    make = lambda deterministic: models.MaskedLM(
+        encoder.replace(deterministic=deterministic),
+        tied_decoder=p.tied_decoder)
+    return make(False), make(True), steps.mlm_step
+  width = p.generator_embed_dim  # 'electra' (workdir.validate checks it).
+  generator = encoder.replace(embed_dim=width, mlp_dim=4 * width, num_heads=1)
+  make = lambda deterministic: models.ReplacedTokenDetector(
+      encoder.replace(deterministic=deterministic),
+      generator.replace(deterministic=deterministic),
+      len(input_pipeline.SPECIAL_TOKENS))
+  return make(False), make(True), functools.partial(
+      steps.electra_step, detector_weight=p.detector_weight)
+
+
+def _held_out_scorer(parallel: sharding.DataParallel, objective: str):
+  """Jitted `(params, batch) -> {metric: (sum, count)}` of the deterministic
+  model on a masked batch: masked-token loss and accuracy (the generator's,
+  for ELECTRA, which adds the detector's over real positions)."""
   eval_model = parallel.eval_model
 
   def sums(params, batch):
-    logits = eval_model.apply({'params': params}, batch['tokens'],
-                              batch['positions'])
-    loss, accuracy = steps.masked_token_loss(logits, batch)
-    count = batch['weights'].sum()
-    return jax.numpy.stack([loss * count, accuracy * count, count])
+    slots = batch['weights'].sum()
+    if objective == 'mlm':
+      logits = eval_model.apply({'params': params}, batch['tokens'],
+                                batch['positions'])
+      loss, accuracy = steps.masked_token_loss(logits, batch)
+      return {'loss': (loss * slots, slots),
+              'accuracy': (accuracy * slots, slots)}
+    outputs = eval_model.apply(
+        {'params': params}, batch['tokens'], batch['positions'],
+        batch['targets'], batch['weights'],
+        rngs={'sample': jax.random.PRNGKey(_HELD_OUT_MASK_SEED)})
+    parts = steps.replaced_token_losses(outputs, batch)
+    real = (batch['tokens'] != models.PAD_ID).sum()
+    return {'loss': (parts['generator_loss'] * slots, slots),
+            'accuracy': (parts['generator_accuracy'] * slots, slots),
+            'detector_loss': (parts['detector_loss'] * real, real),
+            'detector_accuracy': (parts['accuracy'] * real, real)}
 
   return jax.jit(sums, in_shardings=(parallel.replicated, parallel.data),
                  out_shardings=parallel.replicated)

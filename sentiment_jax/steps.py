@@ -1,10 +1,11 @@
 """The train state and the jitted data-parallel train steps.
 
-`create_train_state` builds params and AdamW; `train_step` (classification)
-and `mlm_step` (masked-token pretraining) are pure updates; `jit_train_step`
-jits one once on the mesh with the state donated. The training loop
+`create_train_state` builds params and AdamW; `train_step` (classification),
+`mlm_step` (masked-token pretraining) and `electra_step` (replaced-token
+detection) are pure updates; `jit_train_step` jits one once on the mesh with
+the state donated. The training loop
 (`train`) and the side-by-side benchmark (`review/`) both run exactly
-`train_step`; `pretrain` runs `mlm_step`.
+`train_step`; `pretrain` runs `mlm_step` or `electra_step`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ml_collections
 import optax
 from flax.training import train_state
 
-from sentiment_jax import metrics, sharding
+from sentiment_jax import metrics, models, sharding
 
 # Dropout masks come from the 'rbg' generator (XLA's RngBitGenerator): on CPU
 # it made the base config's dropout-0.1 train step 8% faster than threefry.
@@ -84,29 +85,41 @@ def masked_token_loss(logits: jax.Array, batch: dict[str, jax.Array]
 
 def _update(state: TrainState, loss_fn
             ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One AdamW step on `loss_fn(params, dropout_rng) -> (loss, accuracy)`."""
+  """One AdamW step on `loss_fn(params, dropout_rng) -> (loss, metrics)`,
+  `metrics` holding at least `accuracy`."""
   dropout_rng = jax.random.fold_in(
       jax.random.wrap_key_data(state.rng, impl=DROPOUT_RNG_IMPL), state.step)
-  (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+  (loss, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, dropout_rng)
   new_state = state.apply_gradients(grads=grads)
   return new_state, {
       'loss': loss,
-      'accuracy': accuracy,
+      **step_metrics,
       'grad_norm': optax.tree.norm(grads),
       'param_norm': optax.tree.norm(new_state.params),
   }
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array]
+def train_step(state: TrainState, batch: dict[str, jax.Array], *,
+               label_smoothing: float = 0.0
                ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`."""
+  """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`.
+
+  With `label_smoothing` > 0 the targets are `optax.smooth_labels` of the
+  one-hot labels; the logged loss is then against those targets.
+  """
 
   def loss_fn(params, dropout_rng):
     logits = state.apply_fn({'params': params}, batch['tokens'],
                             rngs={'dropout': dropout_rng})
     accuracy = (metrics.decide(logits) == batch['label']).mean()
-    return cross_entropy(logits, batch['label']).mean(), accuracy
+    if label_smoothing:
+      targets = optax.smooth_labels(
+          jax.nn.one_hot(batch['label'], logits.shape[-1]), label_smoothing)
+      loss = optax.softmax_cross_entropy(logits, targets).mean()
+    else:
+      loss = cross_entropy(logits, batch['label']).mean()
+    return loss, {'accuracy': accuracy}
 
   return _update(state, loss_fn)
 
@@ -120,7 +133,47 @@ def mlm_step(state: TrainState, batch: dict[str, jax.Array]
   def loss_fn(params, dropout_rng):
     logits = state.apply_fn({'params': params}, batch['tokens'],
                             batch['positions'], rngs={'dropout': dropout_rng})
-    return masked_token_loss(logits, batch)
+    loss, accuracy = masked_token_loss(logits, batch)
+    return loss, {'accuracy': accuracy}
+
+  return _update(state, loss_fn)
+
+
+def replaced_token_losses(outputs: tuple[jax.Array, jax.Array, jax.Array],
+                          batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """The generator's masked-token loss and accuracy, and the discriminator's
+  loss and accuracy over real (non-padding) positions, of a
+  `ReplacedTokenDetector`'s outputs on a `mlm.mask_batch` batch."""
+  generator_logits, logits, replaced = outputs
+  generator_loss, generator_accuracy = masked_token_loss(generator_logits,
+                                                         batch)
+  real = (batch['tokens'] != models.PAD_ID).astype(jnp.float32)
+  count = jnp.maximum(real.sum(), 1)
+  losses = optax.sigmoid_binary_cross_entropy(logits, replaced)
+  correct = (logits > 0) == replaced
+  return {'generator_loss': generator_loss,
+          'generator_accuracy': generator_accuracy,
+          'detector_loss': (losses * real).sum() / count,
+          'accuracy': (correct * real).sum() / count}
+
+
+def electra_step(state: TrainState, batch: dict[str, jax.Array], *,
+                 detector_weight: float
+                 ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One AdamW step of a `ReplacedTokenDetector` on a `mlm.mask_batch` batch:
+  generator loss + `detector_weight` x detector loss (ELECTRA's sum; the
+  detector's per-position loss is far smaller, hence its weight of ~50).
+  The logged `accuracy` is the detector's."""
+
+  def loss_fn(params, dropout_rng):
+    outputs = state.apply_fn(
+        {'params': params}, batch['tokens'], batch['positions'],
+        batch['targets'], batch['weights'],
+        rngs={'dropout': dropout_rng,
+              'sample': jax.random.fold_in(dropout_rng, 1)})
+    parts = replaced_token_losses(outputs, batch)
+    return (parts['generator_loss'] + detector_weight * parts['detector_loss'],
+            parts)
 
   return _update(state, loss_fn)
 

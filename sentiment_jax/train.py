@@ -16,6 +16,7 @@ TensorBoard, plots, summary), and all of them write the Orbax checkpoints.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -69,7 +70,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       config, tokenizer.get_vocab_size()))
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
-  step_fn = steps.jit_train_step(parallel)
+  step_fn = steps.jit_train_step(parallel, functools.partial(
+      steps.train_step, label_smoothing=t.label_smoothing))
   state = parallel.replicate(initial_state(config, model, total_steps))
 
   latest = workdir_lib.checkpoint_manager(workdir, 'latest',

@@ -34,7 +34,7 @@ TRAJECTORY_FIELDS = (
     'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
-    'train.patience', 'train.init_from')
+    'train.patience', 'train.init_from', 'train.label_smoothing')
 # The same for a --mode=pretrain run: its batches, masks and schedule.
 PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
                               'train.seed', 'pretrain')
@@ -46,13 +46,14 @@ _ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
 
 _CHOICES = {'data.truncation': ('head', 'head_tail'),
             'model.pooling': ('mean', 'cls'), 'model.activation': ('gelu', 'relu'),
-            'model.dtype': ('float32', 'bfloat16')}
+            'model.dtype': ('float32', 'bfloat16'),
+            'pretrain.objective': ('mlm', 'electra')}
 _POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
              'data.eval_batch_size', 'data.pad_multiple',
              'data.sort_chunk_batches', 'model.num_layers', 'model.num_heads',
              'model.embed_dim', 'model.mlp_dim', 'train.num_epochs',
              'train.log_every_steps', 'train.checkpoint_every_steps',
-             'train.keep_checkpoints')
+             'train.keep_checkpoints', 'pretrain.generator_embed_dim')
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -73,7 +74,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       raise ConfigError(f'{field}={value(field)} is not divisible by the '
                         f'{num_devices} devices')
   for field in ('model.dropout_rate', 'model.attention_dropout_rate',
-                'train.warmup_fraction'):
+                'model.word_dropout_rate', 'train.warmup_fraction',
+                'train.label_smoothing'):
     if not 0 <= value(field) < 1:
       raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
 
@@ -93,7 +95,7 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
   return {prefix: value}
 
 
-def _saved_config(workdir: Path, fix: str) -> dict | None:
+def saved_config(workdir: Path, fix: str) -> dict | None:
   """The workdir's `config.json` as a dict, or None when there is none. A
   corrupt file raises WorkdirError ending in `fix`."""
   path = workdir / 'config.json'
@@ -113,7 +115,7 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
   Compares the identity and trajectory fields with the saved config.json. A
   field the saved run predates (absent there) is not compared.
   """
-  saved = _saved_config(workdir, f'delete {workdir} or use another --workdir')
+  saved = saved_config(workdir, f'delete {workdir} or use another --workdir')
   if saved is None:
     return
   current = json.loads(config.to_json())
@@ -164,7 +166,7 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
   trained with overrides is evaluated without repeating them. Fields added
   to the code since the run was saved keep `config`'s defaults.
   """
-  saved = _saved_config(workdir, f'delete {workdir} and train again')
+  saved = saved_config(workdir, f'delete {workdir} and train again')
   if saved is None:
     raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
                        'first with --mode=train or pass --workdir')
@@ -311,7 +313,7 @@ def check_init_from(config: ml_collections.ConfigDict) -> tokenizers.Tokenizer:
   if config.data.tokenizer_path:
     raise ConfigError(f'{where} brings its own tokenizer; leave '
                       'data.tokenizer_path empty')
-  saved = _saved_config(source, 'pretrain again')
+  saved = saved_config(source, 'pretrain again')
   if saved is None:
     raise WorkdirError(f'{where}: no pretraining run there (no config.json); '
                        f'run --mode=pretrain --workdir={source} first')

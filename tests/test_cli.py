@@ -84,7 +84,8 @@ def test_training_learns_the_synthetic_task(trained_run):
 @pytest.fixture(scope='module')
 def eval_result(trained_run):
   return check_ok(run_cli('--config=configs/tiny.py',
-                          f'--workdir={trained_run}', '--mode=eval'))
+                          f'--workdir={trained_run}', '--mode=eval',
+                          '--config.eval.baseline=True'))
 
 
 def test_eval_writes_metrics_errors_and_plots(trained_run, eval_result):
@@ -110,6 +111,11 @@ def test_eval_writes_metrics_errors_and_plots(trained_run, eval_result):
   for name in ('roc_test.png', 'confusion_test.png'):
     assert (trained_run / name).read_bytes()[:4] == b'\x89PNG'
   assert 'accuracy' in eval_result.stdout
+  # McNemar's discordant counts are the whole accuracy difference.
+  mcnemar = report['baseline']['mcnemar']
+  assert (mcnemar['a_only_correct'] - mcnemar['b_only_correct']) / 40 == (
+      pytest.approx(metrics['accuracy'] - report['baseline']['accuracy']))
+  assert 0 < mcnemar['p_value'] <= 1 and 'McNemar' in eval_result.stdout
 
 
 def test_eval_runs_on_the_validation_split(trained_run):

@@ -28,7 +28,7 @@ FLOORS = {
     'sentiment_jax.explain.figures': 5, 'sentiment_jax.explain.page': 5,
     'sentiment_jax.explain.dump': 6,
     'sentiment_jax.evaluate': 7, 'sentiment_jax.predict': 7,
-    'sentiment_jax.benchmark': 7,
+    'sentiment_jax.benchmark': 7, 'sentiment_jax.compare': 3,
     'sentiment_jax.main': 8, 'sentiment_jax.serve_app': 8,
     'sentiment_jax.serve': 9, 'sentiment_jax.serve_bench': 9,
     'scaling.laws': 0, 'scaling.fitting': 1, 'scaling.runs': 1,

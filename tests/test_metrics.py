@@ -66,3 +66,16 @@ def test_accuracy_by_length_buckets_untruncated_lengths():
       {'tokens': '0-128', 'num_examples': 2, 'accuracy': 0.5},
       {'tokens': '256-512', 'num_examples': 1, 'accuracy': 1.0},
       {'tokens': '1024-', 'num_examples': 1, 'accuracy': 1.0}]
+
+
+def test_mcnemar_counts_only_discordant_pairs():
+  # 10 examples only A gets right, 2 only B, and 30 both or neither.
+  a = np.array([True] * 10 + [False] * 2 + [True] * 20 + [False] * 10)
+  b = np.array([False] * 10 + [True] * 2 + [True] * 20 + [False] * 10)
+  result = metrics.mcnemar(a, b)
+  assert (result['a_only_correct'], result['b_only_correct']) == (10, 2)
+  # Exact two-sided: 2 * P(X <= 2) for X ~ Binomial(12, 1/2).
+  assert result['p_value'] == pytest.approx(2 * (1 + 12 + 66) / 4096)
+  assert metrics.mcnemar(b, a)['p_value'] == pytest.approx(result['p_value'])
+  assert metrics.mcnemar(a, a) == {'a_only_correct': 0, 'b_only_correct': 0,
+                                   'p_value': 1.0}

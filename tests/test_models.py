@@ -112,6 +112,82 @@ def test_dropout_is_active_in_training_and_off_in_eval():
                                 eval_model.apply(variables, tokens))
 
 
+def test_word_dropout_zeroes_whole_pieces_in_training_only():
+  tokens = ragged_tokens()
+  config = make_config(word_dropout_rate=0.5, deterministic=False)
+  model, variables = init(config, tokens)
+  params = {'params': variables['params']['encoder']}
+  # Cancelling the token embedding with embed_delta is what a dropped piece
+  # looks like: with every piece dropped, only positions remain.
+  table = variables['params']['encoder']['token_embed']['embedding']
+  dropped_all = models.Encoder(config.replace(word_dropout_rate=0.0,
+                                              deterministic=True)).apply(
+      params, tokens, -table[tokens])
+  all_gone = models.Encoder(config.replace(word_dropout_rate=0.999999)).apply(
+      params, tokens, rngs={'dropout': jax.random.PRNGKey(3)})
+  np.testing.assert_allclose(all_gone, dropped_all, atol=1e-5)
+  apply = lambda seed: model.apply(
+      variables, tokens, rngs={'dropout': jax.random.PRNGKey(seed)})
+  assert not np.allclose(apply(1), apply(2))
+  # Eval ignores the rate: the same params score as a model without it.
+  plain = models.Classifier(make_config())
+  np.testing.assert_array_equal(
+      models.Classifier(config.replace(deterministic=True)).apply(
+          variables, tokens), plain.apply(variables, tokens))
+
+
+def test_tied_decoder_reads_the_token_embeddings():
+  tokens = ragged_tokens()
+  positions = np.array([[1, 2], [1, 3], [1, 2]], np.int32)
+  tied = models.MaskedLM(make_config())
+  variables = jax.jit(tied.init)(jax.random.PRNGKey(0), tokens, positions)
+  assert 'decoder' not in variables['params']
+  # A row of the table for a piece absent from the input gets a gradient
+  # only through the tied decoder.
+  absent = sorted(set(range(3, VOCAB)) - set(tokens.ravel().tolist()))[0]
+  def grad_of_row(model, variables):
+    def loss(params):
+      logits = model.apply({'params': params}, tokens, positions)
+      return logits[..., absent].sum()
+    grads = jax.jit(jax.grad(loss))(variables['params'])
+    return np.abs(grads['encoder']['token_embed']['embedding'][absent]).sum()
+  assert grad_of_row(tied, variables) > 0
+  untied = models.MaskedLM(make_config(), tied_decoder=False)
+  assert grad_of_row(untied, jax.jit(untied.init)(
+      jax.random.PRNGKey(0), tokens, positions)) == 0
+
+
+def test_replaced_token_detector_replaces_only_chosen_pieces():
+  tokens = ragged_tokens()
+  # Two chosen slots in each row, and an unused third slot (weight 0).
+  positions = np.array([[1, 4, 0], [2, 5, 0], [1, 2, 0]], np.int32)
+  targets = np.take_along_axis(tokens, positions, 1)
+  weights = np.array([[1, 1, 0]] * BATCH, np.float32)
+  masked = tokens.copy()
+  np.put_along_axis(masked, positions[:, :2], VOCAB - 1, 1)  # [MASK]
+  model = models.ReplacedTokenDetector(
+      make_config(), make_config(embed_dim=8, mlp_dim=16, num_heads=1),
+      first_piece=3)
+  args = (masked, positions, targets, weights)
+  rngs = {'params': jax.random.PRNGKey(0), 'sample': jax.random.PRNGKey(1)}
+  variables = jax.jit(model.init)(rngs, *args)
+  apply = jax.jit(lambda params, seed: model.apply(
+      {'params': params}, *args, rngs={'sample': jax.random.PRNGKey(seed)}))
+  chosen = np.zeros(tokens.shape, bool)
+  np.put_along_axis(chosen, positions[:, :2], True, 1)
+  for seed in range(5):
+    _, logits, replaced = apply(variables['params'], seed)
+    assert logits.shape == tokens.shape
+    assert not np.asarray(replaced)[~chosen].any()
+  # The detector's loss does not train the generator (its samples are data).
+  grads = jax.jit(jax.grad(lambda params: apply(params, 0)[1].sum()))(
+      variables['params'])
+  assert all(not np.asarray(g).any()
+             for g in jax.tree_util.tree_leaves(grads['generator']))
+  assert any(np.asarray(g).any()
+             for g in jax.tree_util.tree_leaves(grads['encoder']))
+
+
 def test_count_params_separates_embeddings():
   _, variables = init(make_config(), ragged_tokens())
   total, non_embedding = models.count_params(variables['params'])

@@ -150,6 +150,30 @@ def test_fine_tuning_starts_from_exactly_the_pretrained_encoder(pretrained):
                             fresh.params['encoder']['final_norm']['scale'])
 
 
+def test_electra_pretraining_learns_and_its_encoder_loads(tmp_path,
+                                                          sentiment_csv):
+  workdir = tmp_path / 'electra'
+  check_ok(run_cli(*pretrain_args(workdir, sentiment_csv,
+                                  '--config.pretrain.objective=electra',
+                                  '--config.pretrain.generator_embed_dim=16')))
+  records = read_jsonl(workdir / 'pretrain_metrics.jsonl')
+  detector = [r['held_out/detector_loss'] for r in records
+              if 'held_out/detector_loss' in r]
+  assert len(detector) == 2 and detector[1] < detector[0]
+  assert all(0 <= r['pretrain/generator_accuracy'] <= 1 for r in records
+             if 'pretrain/generator_accuracy' in r)
+  config = tiny.get_config()
+  config.train.init_from = str(workdir)
+  tokenizer = input_pipeline.load_tokenizer(workdir / 'tokenizer.json')
+  model = models.Classifier(models.TransformerConfig.from_run_config(
+      config, tokenizer.get_vocab_size()))
+  state = train.initial_state(config, model, total_steps=10)
+  saved = restore_raw(latest_step_dirs(workdir, 'encoder')[-1])
+  for ours, theirs in zip(jax.tree_util.tree_leaves(state.params['encoder']),
+                          jax.tree_util.tree_leaves(saved), strict=True):
+    np.testing.assert_array_equal(ours, theirs)
+
+
 def test_fine_tuning_from_pretraining_trains_and_evaluates(tmp_path, pretrained,
                                                            sentiment_csv):
   workdir = tmp_path / 'fine_tuned'

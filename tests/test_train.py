@@ -1,5 +1,6 @@
 """The train step: every parameter learns, and sharding does not change results."""
 
+import functools
 import subprocess
 import sys
 
@@ -108,3 +109,19 @@ def test_two_devices_match_one_device(tmp_path):
   names = sorted(set(one.files) - {'device_count'})
   assert names == sorted(set(two.files) - {'device_count'})
   assert_params_close({n: two[n] for n in names}, {n: one[n] for n in names})
+
+
+def test_label_smoothing_trains_towards_smoothed_targets(initial_state):
+  batch = random_batch(0)
+  smoothed = jax.jit(functools.partial(steps.train_step, label_smoothing=0.2))
+  _, plain_metrics = train_step(initial_state, batch)
+  _, metrics = smoothed(initial_state, batch)
+  logits = initial_state.apply_fn({'params': initial_state.params},
+                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  log_p = jax.nn.log_softmax(logits)
+  picked = np.take_along_axis(log_p, batch['label'][:, None], 1)[:, 0]
+  # Two classes: target 0.9 on the label and 0.1 on the other.
+  expected = -(0.9 * picked + 0.1 * (log_p.sum(-1) - picked)).mean()
+  assert float(metrics['loss']) == pytest.approx(float(expected), rel=1e-5)
+  assert float(plain_metrics['loss']) == pytest.approx(float(-picked.mean()),
+                                                       rel=1e-5)

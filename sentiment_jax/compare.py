@@ -1,0 +1,104 @@
+"""Compares trained runs: one Markdown table row per workdir, read from the
+files each run wrote (config.json, summary.json, eval_<split>.json and the
+`init_from` run's pretrain_summary.json). Nothing is recomputed.
+
+  python -m sentiment_jax.compare runs/base runs/label_smoothing ...
+
+The "changes" column lists every setting that differs from
+`configs/base.py`, so a table of levers names each lever by its override.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from configs import base
+from sentiment_jax import workdir as workdir_lib
+from sentiment_jax.errors import WorkdirError
+
+# Where a run is, not what it is: never a lever.
+_LOCATIONS = ('data.tfds_data_dir', 'data.tokenizer_path', 'train.init_from')
+# Fields whose default is not what the code did before they existed.
+_BEFORE_THE_FIELD = {'pretrain.tied_decoder': False}
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / 'templates'),
+    autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
+    lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _changes(saved: dict, defaults: dict[str, Any], wanted) -> list[str]:
+  """`key=value` for each wanted setting that differs from the defaults. A
+  setting the run predates had the code's behaviour of that time."""
+  saved = {**_BEFORE_THE_FIELD, **_flat(saved)}
+  return [f'{key}={saved.get(key)}' for key in sorted(set(saved) | set(defaults))
+          if wanted(key) and key in defaults
+          and saved.get(key, defaults[key]) != defaults[key]]
+
+
+def _flat(tree: dict, prefix: str = '') -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = value
+  return out
+
+
+def _read_json(path: Path) -> dict | None:
+  """A results file's content, None when absent; a corrupt one is refused."""
+  if not path.exists():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    raise WorkdirError(f'{path} is corrupt; evaluate or train that run '
+                       'again') from None
+
+
+def row(workdir: Path) -> dict[str, Any]:
+  """One run's settings and results. Needs a finished training run."""
+  config = workdir_lib.saved_config(workdir, 'train that run again')
+  summary = _read_json(workdir / 'summary.json')
+  if config is None or summary is None:
+    raise WorkdirError(f'{workdir} holds no finished training run (no '
+                       'config.json or summary.json); pass a trained workdir')
+  defaults = _flat(base.get_config().to_dict())
+  # Pretraining settings matter only to a run that starts from one.
+  changes = _changes(config, defaults, lambda key: key not in _LOCATIONS
+                     and not key.startswith(('pretrain.', 'eval.')))
+  evals = {split: _read_json(workdir / f'eval_{split}.json')
+           for split in ('test', 'rotten_tomatoes')}
+  source = config['train'].get('init_from', '')
+  pretrained = _read_json(Path(source) / 'pretrain_summary.json') if source else None
+  if pretrained:
+    changes += _changes(
+        workdir_lib.saved_config(Path(source), 'pretrain again'), defaults,
+        lambda key: key.startswith('pretrain.'))
+  return {
+      'name': workdir.name, 'changes': changes, 'summary': summary,
+      'test': evals['test'] and evals['test']['metrics'],
+      'rotten_tomatoes': evals['rotten_tomatoes'] and evals[
+          'rotten_tomatoes']['metrics'],
+      'pretrained': pretrained,
+  }
+
+
+def main(argv: list[str]) -> None:
+  if not argv or any(a.startswith('-') for a in argv):
+    sys.exit('usage: python -m sentiment_jax.compare WORKDIR [WORKDIR ...]; '
+             'each a trained run')
+  try:
+    rows = [row(Path(a)) for a in argv]
+  except WorkdirError as e:
+    sys.exit(f'error: {e}')
+  print(_ENV.get_template('compare.md').render(rows=rows), end='')
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])

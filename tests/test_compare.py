@@ -1,0 +1,49 @@
+"""`python -m sentiment_jax.compare`: a table row per run, read from its files."""
+
+import json
+import subprocess
+import sys
+
+from sentiment_jax import compare
+
+from helpers import REPO, cli_env, copy_run
+
+
+def run_compare(*args: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, '-m', 'sentiment_jax.compare', *args],
+                        cwd=REPO, env=cli_env(), capture_output=True, text=True,
+                        timeout=120)
+
+
+def test_a_row_holds_the_runs_overrides_and_results(trained_run):
+  row = compare.row(trained_run)
+  summary = json.loads((trained_run / 'summary.json').read_text())
+  test = json.loads((trained_run / 'eval_test.json').read_text())
+  assert row['summary']['best_val_accuracy'] == summary['best_val_accuracy']
+  assert row['test']['accuracy'] == test['metrics']['accuracy']
+  assert row['rotten_tomatoes'] is None and row['pretrained'] is None
+  # The tiny config's overrides of base, and only settings, not locations.
+  assert 'train.num_epochs=3' in row['changes']
+  assert not any(c.startswith(('data.tfds_data_dir', 'eval.', 'pretrain.'))
+                 for c in row['changes'])
+
+
+def test_the_table_has_a_row_per_run(trained_run, tmp_path):
+  other = copy_run(trained_run, tmp_path / 'other')
+  result = run_compare(str(trained_run), str(other))
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert len(lines) == 4 and lines[2].startswith('| trained |')
+  assert lines[3].startswith('| other |')
+
+
+def test_a_missing_or_corrupt_run_gets_one_line(trained_run, tmp_path):
+  result = run_compare(str(tmp_path / 'nowhere'))
+  assert result.returncode != 0 and not result.stdout
+  assert result.stderr.count('\n') == 1 and 'no finished training run' in (
+      result.stderr)
+  broken = copy_run(trained_run, tmp_path / 'broken')
+  (broken / 'eval_test.json').write_text('{not json')
+  result = run_compare(str(broken))
+  assert result.returncode != 0 and 'eval_test.json is corrupt' in result.stderr
+  assert result.stderr.count('\n') == 1
