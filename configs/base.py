@@ -58,7 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
   pretrain.mask_rate = 0.15  # Fraction of each text's pieces predicted (80% [MASK], 10% random, 10% kept).
   pretrain.num_epochs = 1  # Passes over the pretraining corpus.
   pretrain.batch_size = 64  # Global batch (texts).
-  pretrain.tied_decoder = True  # Predict pieces with the token-embedding table (BERT's tying) instead of a separate decoder.
+  pretrain.tied_decoder = False  # MLM: predict pieces with the token-embedding table (BERT's tying), not a separate decoder.
   pretrain.generator_embed_dim = 64  # ELECTRA: width of the generator (its MLP 4x, one head, same depth).
   pretrain.detector_weight = 50.0  # ELECTRA: weight of the detector's loss beside the generator's.
   pretrain.learning_rate = 1e-3  # Peak AdamW learning rate.

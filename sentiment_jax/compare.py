@@ -23,8 +23,6 @@ from sentiment_jax.errors import WorkdirError
 
 # Where a run is, not what it is: never a lever.
 _LOCATIONS = ('data.tfds_data_dir', 'data.tokenizer_path', 'train.init_from')
-# Fields whose default is not what the code did before they existed.
-_BEFORE_THE_FIELD = {'pretrain.tied_decoder': False}
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / 'templates'),
     autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -33,11 +31,10 @@ _ENV = jinja2.Environment(
 
 def _changes(saved: dict, defaults: dict[str, Any], wanted) -> list[str]:
   """`key=value` for each wanted setting that differs from the defaults. A
-  setting the run predates had the code's behaviour of that time."""
-  saved = {**_BEFORE_THE_FIELD, **_flat(saved)}
-  return [f'{key}={saved.get(key)}' for key in sorted(set(saved) | set(defaults))
-          if wanted(key) and key in defaults
-          and saved.get(key, defaults[key]) != defaults[key]]
+  setting the run predates had its default's behaviour."""
+  saved = _flat(saved)
+  return [f'{key}={saved[key]}' for key in sorted(saved)
+          if wanted(key) and key in defaults and saved[key] != defaults[key]]
 
 
 def _flat(tree: dict, prefix: str = '') -> dict[str, Any]:

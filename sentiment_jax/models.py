@@ -189,7 +189,7 @@ class MaskedLM(nn.Module):
   """
 
   config: TransformerConfig
-  tied_decoder: bool = True
+  tied_decoder: bool = False
 
   @nn.compact
   def __call__(self, tokens: jax.Array, positions: jax.Array | None = None
@@ -243,8 +243,8 @@ class ReplacedTokenDetector(nn.Module):
     whether each piece was replaced, `[batch, seq]` bool.
     """
     tokens = jnp.asarray(tokens)
-    generator_logits = MaskedLM(self.generator_config, name='generator')(
-        tokens, positions)
+    generator_logits = MaskedLM(self.generator_config, tied_decoder=True,
+                                name='generator')(tokens, positions)
     corrupted = original = tokens
     if positions is not None:
       ids = jnp.arange(self.config.vocab_size)

@@ -139,7 +139,7 @@ def test_word_dropout_zeroes_whole_pieces_in_training_only():
 def test_tied_decoder_reads_the_token_embeddings():
   tokens = ragged_tokens()
   positions = np.array([[1, 2], [1, 3], [1, 2]], np.int32)
-  tied = models.MaskedLM(make_config())
+  tied = models.MaskedLM(make_config(), tied_decoder=True)
   variables = jax.jit(tied.init)(jax.random.PRNGKey(0), tokens, positions)
   assert 'decoder' not in variables['params']
   # A row of the table for a piece absent from the input gets a gradient
@@ -152,7 +152,7 @@ def test_tied_decoder_reads_the_token_embeddings():
     grads = jax.jit(jax.grad(loss))(variables['params'])
     return np.abs(grads['encoder']['token_embed']['embedding'][absent]).sum()
   assert grad_of_row(tied, variables) > 0
-  untied = models.MaskedLM(make_config(), tied_decoder=False)
+  untied = models.MaskedLM(make_config())
   assert grad_of_row(untied, jax.jit(untied.init)(
       jax.random.PRNGKey(0), tokens, positions)) == 0
 
