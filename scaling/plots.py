@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 from matplotlib.figure import Figure
 import numpy as np
 
@@ -65,6 +66,11 @@ def _plot_loss_against(
       xlabel=symbol[variable],
       ylabel='best val loss',
   )
+  # 1-2-5 ticks in engineering notation (200k, 1M): matplotlib's labelled
+  # minor ticks (2×10^5, 3×10^5, ...) overlap one another.
+  ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+  ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+  ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
   ax.legend(fontsize=7)
 
 
