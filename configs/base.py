@@ -44,6 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.weight_decay = 0.1  # AdamW decoupled weight decay on matrices.
   train.grad_clip = 1.0  # Global gradient-norm clip.
   train.label_smoothing = 0.0  # Mass moved from the true label to a uniform target (0 = one-hot).
+  train.ema_decay = 0.0  # Per-step decay of a moving average of the params that validation and 'best' use; 0 = off.
   train.log_every_steps = 20  # Steps between training-metric records.
   train.eval_every_steps = 0  # Steps between validation runs; 0 = once per epoch.
   train.checkpoint_every_steps = 100  # Steps between 'latest' checkpoints (also at every eval).

@@ -10,11 +10,14 @@ the state donated. The training loop
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from flax import struct
 from flax.training import train_state
 
 from sentiment_jax import metrics, models, sharding
@@ -25,9 +28,16 @@ DROPOUT_RNG_IMPL = 'rbg'
 
 
 class TrainState(train_state.TrainState):
-  """Flax TrainState plus the dropout root key data (`[4]` uint32, 'rbg')."""
+  """Flax TrainState plus the dropout root key data (`[4]` uint32, 'rbg'),
+  and optionally an exponential moving average of the params (`ema_params`,
+  None when off) that evaluation then uses."""
 
   rng: jax.Array
+  ema_params: Any = None
+  ema_decay: float = struct.field(pytree_node=False, default=0.0)
+
+  def eval_params(self) -> Any:
+    return self.params if self.ema_params is None else self.ema_params
 
 
 def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict,
@@ -92,6 +102,13 @@ def _update(state: TrainState, loss_fn
   (loss, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, dropout_rng)
   new_state = state.apply_gradients(grads=grads)
+  if state.ema_params is not None:
+    # Warm-up: early on the average spans fewer steps, so the random init
+    # does not dominate it (TensorFlow's ExponentialMovingAverage rule).
+    decay = jnp.minimum(state.ema_decay, (1 + state.step) / (10 + state.step))
+    new_state = new_state.replace(ema_params=jax.tree_util.tree_map(
+        lambda average, param: decay * average + (1 - decay) * param,
+        state.ema_params, new_state.params))
   return new_state, {
       'loss': loss,
       **step_metrics,

@@ -94,7 +94,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                      {**progress, 'trajectory': trajectory})
 
   def evaluate_and_checkpoint(step: int) -> None:
-    logits = parallel.logits(state.params, val_data,
+    logits = parallel.logits(state.eval_params(), val_data,
                              batch_size=d.eval_batch_size,
                              pad_multiple=d.pad_multiple, max_len=d.max_len)
     scores = metrics.classification_metrics(
@@ -103,7 +103,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     improved = val['accuracy'] > progress['best_val_accuracy']
     if improved:
       progress.update(best_val_accuracy=val['accuracy'], evals_since_best=0)
-      workdir_lib.save(best, step, {'params': state.params},
+      workdir_lib.save(best, step, {'params': state.eval_params()},
                        {'step': step, 'val_accuracy': val['accuracy']})
     else:
       progress['evals_since_best'] += 1
@@ -155,14 +155,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
 def initial_state(config: ml_collections.ConfigDict, model: models.Classifier,
                   total_steps: int) -> steps.TrainState:
   """The step-0 state: fresh, or with `train.init_from`'s pretrained encoder
-  in place of the fresh one (the head and optimizer state stay fresh)."""
-  state = steps.create_train_state(jax.random.PRNGKey(config.train.seed),
-                                   config, model, total_steps)
-  if not config.train.init_from:
-    return state
-  encoder = workdir_lib.load_encoder(Path(config.train.init_from),
-                                     state.params['encoder'])
-  return state.replace(params={**state.params, 'encoder': encoder})
+  in place of the fresh one (the head and optimizer state stay fresh); with
+  `train.ema_decay`, the moving average starts from these params."""
+  t = config.train
+  state = steps.create_train_state(jax.random.PRNGKey(t.seed), config, model,
+                                   total_steps)
+  if t.init_from:
+    encoder = workdir_lib.load_encoder(Path(t.init_from),
+                                       state.params['encoder'])
+    state = state.replace(params={**state.params, 'encoder': encoder})
+  if t.ema_decay:
+    state = state.replace(ema_params=state.params, ema_decay=t.ema_decay)
+  return state
 
 
 def write_summary(workdir: Path, state: steps.TrainState, step: int,

@@ -34,7 +34,8 @@ TRAJECTORY_FIELDS = (
     'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
-    'train.patience', 'train.init_from', 'train.label_smoothing')
+    'train.patience', 'train.init_from', 'train.label_smoothing',
+    'train.ema_decay')
 # The same for a --mode=pretrain run: its batches, masks and schedule.
 PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
                               'train.seed', 'pretrain')
@@ -75,7 +76,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                         f'{num_devices} devices')
   for field in ('model.dropout_rate', 'model.attention_dropout_rate',
                 'model.word_dropout_rate', 'train.warmup_fraction',
-                'train.label_smoothing'):
+                'train.label_smoothing', 'train.ema_decay'):
     if not 0 <= value(field) < 1:
       raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
 

@@ -125,3 +125,19 @@ def test_label_smoothing_trains_towards_smoothed_targets(initial_state):
   assert float(metrics['loss']) == pytest.approx(float(expected), rel=1e-5)
   assert float(plain_metrics['loss']) == pytest.approx(float(-picked.mean()),
                                                        rel=1e-5)
+
+
+def test_ema_params_follow_the_debiased_moving_average(initial_state):
+  state = initial_state.replace(ema_params=initial_state.params,
+                                ema_decay=0.9)
+  step = jax.jit(steps.train_step)
+  averaged = jax.device_get(state.params)
+  for i in range(3):
+    state, _ = step(state, random_batch(i))
+    decay = min(0.9, (1 + i) / (10 + i))
+    averaged = jax.tree_util.tree_map(
+        lambda a, p, d=decay: d * a + (1 - d) * p, averaged,
+        jax.device_get(state.params))
+  assert_params_close(jax.device_get(state.ema_params), averaged)
+  assert state.eval_params() is state.ema_params
+  assert initial_state.eval_params() is initial_state.params
