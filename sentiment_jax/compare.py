@@ -23,6 +23,10 @@ from sentiment_jax.errors import WorkdirError
 
 # Where a run is, not what it is: never a lever.
 _LOCATIONS = ('data.tfds_data_dir', 'data.tokenizer_path', 'train.init_from')
+# Pretraining settings that one objective alone reads.
+_OBJECTIVE_OF = {'pretrain.tied_decoder': 'mlm',
+                 'pretrain.generator_embed_dim': 'electra',
+                 'pretrain.detector_weight': 'electra'}
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / 'templates'),
     autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -74,9 +78,10 @@ def row(workdir: Path) -> dict[str, Any]:
   source = config['train'].get('init_from', '')
   pretrained = _read_json(Path(source) / 'pretrain_summary.json') if source else None
   if pretrained:
-    changes += _changes(
-        workdir_lib.saved_config(Path(source), 'pretrain again'), defaults,
-        lambda key: key.startswith('pretrain.'))
+    saved = workdir_lib.saved_config(Path(source), 'pretrain again')
+    objective = saved['pretrain'].get('objective', 'mlm')
+    changes += _changes(saved, defaults, lambda key: key.startswith(
+        'pretrain.') and _OBJECTIVE_OF.get(key, objective) == objective)
   return {
       'name': workdir.name, 'changes': changes, 'summary': summary,
       'test': evals['test'] and evals['test']['metrics'],

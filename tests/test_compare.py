@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+from configs import base
 from sentiment_jax import compare
 
 from helpers import REPO, cli_env, copy_run
@@ -47,3 +48,21 @@ def test_a_missing_or_corrupt_run_gets_one_line(trained_run, tmp_path):
   result = run_compare(str(broken))
   assert result.returncode != 0 and 'eval_test.json is corrupt' in result.stderr
   assert result.stderr.count('\n') == 1
+
+
+def test_a_fine_tune_names_its_pretraining_settings(trained_run, tmp_path):
+  source = tmp_path / 'pretrained'
+  source.mkdir()
+  pretrain = dict(base.get_config().pretrain.to_dict(), objective='electra',
+                  num_epochs=3, tied_decoder=True)  # MLM's alone: not named.
+  (source / 'config.json').write_text(json.dumps({'pretrain': pretrain}))
+  (source / 'pretrain_summary.json').write_text(json.dumps(
+      {'held_out': {'accuracy': 0.25}, 'wall_seconds_this_invocation': 60}))
+  run = copy_run(trained_run, tmp_path / 'fine_tuned')
+  config = json.loads((run / 'config.json').read_text())
+  config['train']['init_from'] = str(source)
+  (run / 'config.json').write_text(json.dumps(config))
+  row = compare.row(run)
+  assert row['pretrained']['held_out']['accuracy'] == 0.25
+  named = [c for c in row['changes'] if c.startswith('pretrain.')]
+  assert named == ['pretrain.num_epochs=3', 'pretrain.objective=electra']
