@@ -130,7 +130,9 @@ def test_killed_pretraining_resumes_bit_identical(tmp_path, pretrained,
           strip(read_jsonl(pretrained / 'pretrain_metrics.jsonl')))
 
 
-def test_fine_tuning_starts_from_exactly_the_pretrained_encoder(pretrained):
+def fine_tune_start(pretrained):
+  """(tiny config, classifier, step-0 state) of a fine-tune from `pretrained`,
+  after checking that its encoder equals the saved one exactly."""
   config = tiny.get_config()
   config.train.init_from = str(pretrained)
   tokenizer = input_pipeline.load_tokenizer(pretrained / 'tokenizer.json')
@@ -142,6 +144,11 @@ def test_fine_tuning_starts_from_exactly_the_pretrained_encoder(pretrained):
   assert len(leaves) == len(jax.tree_util.tree_leaves(saved))
   for (path, ours), theirs in zip(leaves, jax.tree_util.tree_leaves(saved)):
     np.testing.assert_array_equal(ours, theirs, jax.tree_util.keystr(path))
+  return config, model, state
+
+
+def test_fine_tuning_starts_from_exactly_the_pretrained_encoder(pretrained):
+  config, model, state = fine_tune_start(pretrained)
   config.train.init_from = ''
   fresh = train.initial_state(config, model, total_steps=10)
   np.testing.assert_array_equal(state.params['head']['kernel'],
@@ -162,16 +169,7 @@ def test_electra_pretraining_learns_and_its_encoder_loads(tmp_path,
   assert len(detector) == 2 and detector[1] < detector[0]
   assert all(0 <= r['pretrain/generator_accuracy'] <= 1 for r in records
              if 'pretrain/generator_accuracy' in r)
-  config = tiny.get_config()
-  config.train.init_from = str(workdir)
-  tokenizer = input_pipeline.load_tokenizer(workdir / 'tokenizer.json')
-  model = models.Classifier(models.TransformerConfig.from_run_config(
-      config, tokenizer.get_vocab_size()))
-  state = train.initial_state(config, model, total_steps=10)
-  saved = restore_raw(latest_step_dirs(workdir, 'encoder')[-1])
-  for ours, theirs in zip(jax.tree_util.tree_leaves(state.params['encoder']),
-                          jax.tree_util.tree_leaves(saved), strict=True):
-    np.testing.assert_array_equal(ours, theirs)
+  fine_tune_start(workdir)
 
 
 def test_fine_tuning_from_pretraining_trains_and_evaluates(tmp_path, pretrained,
