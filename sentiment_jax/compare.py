@@ -10,7 +10,6 @@ The "changes" column lists every setting that differs from
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,30 +35,13 @@ _ENV = jinja2.Environment(
 def _changes(saved: dict, defaults: dict[str, Any], wanted) -> list[str]:
   """`key=value` for each wanted setting that differs from the defaults. A
   setting the run predates had its default's behaviour."""
-  saved = _flat(saved)
+  saved = workdir_lib.flatten(saved)
   return [f'{key}={saved[key]}' for key in sorted(saved)
           if wanted(key) and key in defaults and saved[key] != defaults[key]]
 
 
-def _flat(tree: dict, prefix: str = '') -> dict[str, Any]:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      out[f'{prefix}{key}'] = value
-  return out
-
-
 def _read_json(path: Path) -> dict | None:
-  """A results file's content, None when absent; a corrupt one is refused."""
-  if not path.exists():
-    return None
-  try:
-    return json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError):
-    raise WorkdirError(f'{path} is corrupt; evaluate or train that run '
-                       'again') from None
+  return workdir_lib.read_json(path, 'evaluate or train that run again')
 
 
 def row(workdir: Path) -> dict[str, Any]:
@@ -69,7 +51,7 @@ def row(workdir: Path) -> dict[str, Any]:
   if config is None or summary is None:
     raise WorkdirError(f'{workdir} holds no finished training run (no '
                        'config.json or summary.json); pass a trained workdir')
-  defaults = _flat(base.get_config().to_dict())
+  defaults = workdir_lib.flatten(base.get_config().to_dict())
   # Pretraining settings matter only to a run that starts from one.
   changes = _changes(config, defaults, lambda key: key not in _LOCATIONS
                      and not key.startswith(('pretrain.', 'eval.')))

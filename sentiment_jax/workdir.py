@@ -59,8 +59,8 @@ _POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError for values that would fail later, before any I/O."""
-  flat = _flatten(json.loads(config.to_json()), '')
-  value = lambda field: flat['.' + field]
+  flat = flatten(json.loads(config.to_json()))
+  value = lambda field: flat[field]
   for field, choices in _CHOICES.items():
     if value(field) not in choices:
       raise ConfigError(f'{field}={value(field)!r}; choose one of {choices}')
@@ -87,25 +87,30 @@ def _get(config: dict, dotted: str) -> Any:
   return config
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+def flatten(value: Any, prefix: str = '') -> dict[str, Any]:
+  """`{'a.b': leaf}` for the leaves of nested dicts, each key after `prefix`."""
   if isinstance(value, dict):
     out = {}
     for key, sub in value.items():
-      out.update(_flatten(sub, f'{prefix}.{key}'))
+      out.update(flatten(sub, f'{prefix}.{key}' if prefix else key))
     return out
   return {prefix: value}
 
 
-def saved_config(workdir: Path, fix: str) -> dict | None:
-  """The workdir's `config.json` as a dict, or None when there is none. A
-  corrupt file raises WorkdirError ending in `fix`."""
-  path = workdir / 'config.json'
+def read_json(path: Path, fix: str) -> dict | None:
+  """A run file's JSON content, or None when there is none. A corrupt file
+  raises WorkdirError ending in `fix`."""
   if not path.exists():
     return None
   try:
     return json.loads(path.read_text())
   except (json.JSONDecodeError, UnicodeDecodeError):
     raise WorkdirError(f'{path} is corrupt; {fix}') from None
+
+
+def saved_config(workdir: Path, fix: str) -> dict | None:
+  """The workdir's `config.json` (see `read_json`)."""
+  return read_json(workdir / 'config.json', fix)
 
 
 def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
@@ -122,8 +127,8 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: Path,
   current = json.loads(config.to_json())
   old, new = {}, {}
   for field in _IDENTITY_FIELDS + trajectory_fields:
-    old.update(_flatten(_get(saved, field), field))
-    new.update(_flatten(_get(current, field), field))
+    old.update(flatten(_get(saved, field), field))
+    new.update(flatten(_get(current, field), field))
   _refuse_changes(old, new, f'{workdir} holds a run', 'this config')
 
 
@@ -154,7 +159,7 @@ def trajectory(config: ml_collections.ConfigDict, steps_per_epoch: int,
   current = json.loads(config.to_json())
   recorded = {}
   for field in fields:
-    recorded.update(_flatten(_get(current, field), field))
+    recorded.update(flatten(_get(current, field), field))
   return {'steps_per_epoch': steps_per_epoch, 'total_steps': total_steps,
           **recorded}
 
