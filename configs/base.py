@@ -32,6 +32,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.dropout_rate = 0.1  # Dropout on embeddings and residual branches.
   model.attention_dropout_rate = 0.0  # Dropout on attention probabilities.
   model.word_dropout_rate = 0.0  # Chance that a piece's embedding is zeroed in training (word dropout).
+  model.ngram_buckets = 0  # Rows of the hashed n-gram embedding table; 0 = off (tokens only).
+  model.ngram_max = 2  # Longest n-gram embedded when on: orders 2..ngram_max (pieces).
+  model.ngram_dim = 64  # Width of the n-gram table (units), projected to embed_dim.
   model.pooling = 'mean'  # 'mean' over real tokens, or 'cls'.
   model.activation = 'relu'  # MLP nonlinearity: 'relu' (cheaper on CPU) or 'gelu' (tanh approx.).
   model.dtype = 'float32'  # Compute dtype: float32 or bfloat16 (params stay float32).

@@ -6,10 +6,13 @@ files each run wrote (config.json, summary.json, eval_<split>.json and the
 
 The "changes" column lists every setting that differs from
 `configs/base.py`, so a table of levers names each lever by its override.
+Runs whose changes differ only in `train.seed` form a group, and a second
+table gives each group's mean and sample standard deviation.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,13 +67,40 @@ def row(workdir: Path) -> dict[str, Any]:
     objective = saved['pretrain'].get('objective', 'mlm')
     changes += _changes(saved, defaults, lambda key: key.startswith(
         'pretrain.') and _OBJECTIVE_OF.get(key, objective) == objective)
+  baseline = evals['test'] and evals['test'].get('baseline')
   return {
       'name': workdir.name, 'changes': changes, 'summary': summary,
       'test': evals['test'] and evals['test']['metrics'],
+      'mcnemar': baseline and baseline.get('mcnemar'),
       'rotten_tomatoes': evals['rotten_tomatoes'] and evals[
           'rotten_tomatoes']['metrics'],
       'pretrained': pretrained,
   }
+
+
+def _mean_std(values: list[float | None]) -> dict[str, float] | None:
+  """Mean and sample std (n - 1) of the values, or None if any is missing."""
+  if any(v is None for v in values):
+    return None
+  return {'mean': statistics.mean(values), 'std': statistics.stdev(values)}
+
+
+def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """Groups of two or more rows whose changes differ only in train.seed,
+  with the mean and std of their validation, test and Rotten Tomatoes
+  accuracy, in order of first appearance."""
+  groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+  for r in rows:
+    key = tuple(c for c in r['changes'] if not c.startswith('train.seed='))
+    groups.setdefault(key, []).append(r)
+  metric = lambda r, part: r[part] and r[part]['accuracy']
+  return [{'changes': list(key), 'names': [r['name'] for r in members],
+           'val': _mean_std([r['summary']['best_val_accuracy']
+                             for r in members]),
+           'test': _mean_std([metric(r, 'test') for r in members]),
+           'rotten_tomatoes': _mean_std([metric(r, 'rotten_tomatoes')
+                                         for r in members])}
+          for key, members in groups.items() if len(members) > 1]
 
 
 def main(argv: list[str]) -> None:
@@ -81,7 +111,8 @@ def main(argv: list[str]) -> None:
     rows = [row(Path(a)) for a in argv]
   except WorkdirError as e:
     sys.exit(f'error: {e}')
-  print(_ENV.get_template('compare.md').render(rows=rows), end='')
+  print(_ENV.get_template('compare.md').render(
+      rows=rows, groups=seed_groups(rows)), end='')
 
 
 if __name__ == '__main__':

@@ -37,6 +37,9 @@ class TransformerConfig:
   dropout_rate: float = 0.0
   attention_dropout_rate: float = 0.0
   word_dropout_rate: float = 0.0
+  ngram_buckets: int = 0  # Hashed n-gram embedding rows; 0 = no n-gram embeddings.
+  ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
+  ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
   activation: str = 'gelu'  # 'gelu' (tanh approximation) or 'relu'.
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
@@ -55,6 +58,8 @@ class TransformerConfig:
                dropout_rate=m.dropout_rate,
                attention_dropout_rate=m.attention_dropout_rate,
                word_dropout_rate=m.word_dropout_rate,
+               ngram_buckets=m.ngram_buckets, ngram_max=m.ngram_max,
+               ngram_dim=m.ngram_dim,
                pooling=m.pooling, activation=m.activation,
                dtype=jnp.dtype(m.dtype))
 
@@ -115,8 +120,47 @@ class EncoderBlock(nn.Module):
     return x + (dropout(y) if cfg.dropout_rate > 0 else y)
 
 
+def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
+  """Hash bucket of the `order`-gram ending at each position.
+
+  tokens: `[batch, seq]`; returns `[batch, seq]` ids in `[0, buckets)`. Pieces
+  before the start count as padding. FNV-1a over the ids in uint32, salted by
+  the order so a bigram and a trigram of the same ids land apart.
+  """
+  hashed = jnp.full(tokens.shape, 2166136261 ^ order, jnp.uint32)
+  for offset in range(order - 1, -1, -1):
+    shifted = jnp.pad(tokens, ((0, 0), (offset, 0)))[:, :tokens.shape[1]]
+    hashed = (hashed ^ shifted.astype(jnp.uint32)) * jnp.uint32(16777619)
+  return (hashed % jnp.uint32(buckets)).astype(jnp.int32)
+
+
+class NgramEmbed(nn.Module):
+  """Hashed n-gram embeddings, summed over orders 2..`ngram_max` and projected
+  to the residual width: each position also sees the n-grams ending there.
+
+  The bag-of-n-grams features that make linear models strong on IMDB
+  (NBSVM, fastText), given to the transformer as input embeddings in the
+  spirit of N-grammer (Roy et al. 2022). A narrow table keeps the dense AdamW
+  update of its `[buckets, ngram_dim]` rows cheap on a CPU.
+  """
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array) -> jax.Array:
+    """tokens: `[batch, seq]`. Returns `[batch, seq, embed]`."""
+    cfg = self.config
+    table = nn.Embed(cfg.ngram_buckets, cfg.ngram_dim, name='table',
+                     embedding_init=nn.initializers.normal(0.02))
+    summed = sum(table(ngram_ids(tokens, order, cfg.ngram_buckets))
+                 for order in range(2, cfg.ngram_max + 1))
+    return nn.Dense(cfg.embed_dim, use_bias=False, dtype=cfg.dtype,
+                    name='project')(summed)
+
+
 class Encoder(nn.Module):
-  """Token + learned position embeddings followed by `num_layers` blocks."""
+  """Token + learned position embeddings (+ hashed n-gram embeddings when
+  `ngram_buckets` > 0) followed by `num_layers` blocks."""
 
   config: TransformerConfig
 
@@ -144,6 +188,8 @@ class Encoder(nn.Module):
       x = x * keep[..., None]
     if embed_delta is not None:
       x = x + embed_delta
+    if cfg.ngram_buckets:
+      x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))
     x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
@@ -275,23 +321,28 @@ def forward_flops(config: TransformerConfig, seq_len: float) -> float:
   The project's one FLOP formula (benchmark MFU, sweep compute, scaling fit).
   Two FLOPs per multiply-add. Per token and layer: the QKV and output
   projections (4 d^2 multiply-adds), the MLP (2 d m), and attention's scores
-  and weighted values (2 seq d). Plus the head on the pooled state (d classes).
+  and weighted values (2 seq d). Per token, the n-gram projection when on
+  (ngram_dim d). Plus the head on the pooled state (d classes).
   Embedding lookups, LayerNorm, softmax and the activation are not matmuls and
   are left out.
   """
   d, m = config.embed_dim, config.mlp_dim
   per_token = config.num_layers * 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)
+  if config.ngram_buckets:
+    per_token += 2 * config.ngram_dim * d
   return seq_len * per_token + 2 * d * config.num_classes
 
 
 def count_params(params: Any) -> tuple[int, int]:
   """Returns (total, non-embedding) parameter counts of a Classifier's params.
 
-  Non-embedding excludes the token and position tables, the convention of
-  Kaplan et al. (2020) that the scaling sweep uses for N.
+  Non-embedding excludes the token, position and n-gram tables, the
+  convention of Kaplan et al. (2020) that the scaling sweep uses for N.
   """
   total = sum(x.size for x in jax.tree_util.tree_leaves(params))
   encoder = params['encoder']
   embedding = encoder['token_embed']['embedding'].size + encoder[
       'position_embed'].size
+  if 'ngram_embed' in encoder:
+    embedding += encoder['ngram_embed']['table']['embedding'].size
   return total, total - embedding

@@ -54,7 +54,8 @@ _POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
              'data.sort_chunk_batches', 'model.num_layers', 'model.num_heads',
              'model.embed_dim', 'model.mlp_dim', 'train.num_epochs',
              'train.log_every_steps', 'train.checkpoint_every_steps',
-             'train.keep_checkpoints', 'pretrain.generator_embed_dim')
+             'train.keep_checkpoints', 'pretrain.generator_embed_dim',
+             'model.ngram_dim')
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -79,6 +80,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                 'train.label_smoothing', 'train.ema_decay'):
     if not 0 <= value(field) < 1:
       raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
+  if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
+    raise ConfigError(
+        f'model.ngram_buckets={value("model.ngram_buckets")} and '
+        f'model.ngram_max={value("model.ngram_max")}: buckets must be >= 0 '
+        '(0 = off) and the longest n-gram >= 2')
 
 
 def _get(config: dict, dotted: str) -> Any:

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from configs import base
 from sentiment_jax import compare
 
@@ -34,8 +36,28 @@ def test_the_table_has_a_row_per_run(trained_run, tmp_path):
   result = run_compare(str(trained_run), str(other))
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
-  assert len(lines) == 4 and lines[2].startswith('| trained |')
+  assert len(lines) > 4 and lines[2].startswith('| trained |')
   assert lines[3].startswith('| other |')
+  # Same settings: one group, whose std over two equal runs is zero.
+  assert lines[-1].endswith(' ± 0.0000 | not evaluated |')
+  assert '| trained, other |' in lines[-1]
+
+
+def test_runs_differing_only_in_seed_are_grouped_with_mean_and_std():
+  def fake(name, changes, val, test):
+    return {'name': name, 'changes': changes, 'rotten_tomatoes': None,
+            'summary': {'best_val_accuracy': val},
+            'test': {'accuracy': test}}
+  rows = [fake('a', ['model.ngram_buckets=8', 'train.seed=1'], 0.90, 0.80),
+          fake('b', ['model.ngram_buckets=8', 'train.seed=2'], 0.92, 0.84),
+          fake('c', ['model.ngram_buckets=8'], 0.94, 0.88),
+          fake('d', ['train.seed=2'], 0.5, 0.5)]
+  [group] = compare.seed_groups(rows)
+  assert group['names'] == ['a', 'b', 'c']
+  assert group['changes'] == ['model.ngram_buckets=8']
+  assert group['val']['mean'] == pytest.approx(0.92)
+  assert group['test']['std'] == pytest.approx(0.04)
+  assert group['rotten_tomatoes'] is None
 
 
 def test_a_missing_or_corrupt_run_gets_one_line(trained_run, tmp_path):

@@ -56,10 +56,12 @@ def test_longer_than_max_len_is_refused():
     model.apply(variables, np.ones((1, MAX_LEN + 1), np.int32))
 
 
-@pytest.mark.parametrize('pooling', ['mean', 'cls'])
-def test_extra_padding_does_not_change_logits(pooling):
+@pytest.mark.parametrize('pooling, ngram_buckets', [('mean', 0), ('cls', 0),
+                                                    ('mean', 64)])
+def test_extra_padding_does_not_change_logits(pooling, ngram_buckets):
   tokens = ragged_tokens()
-  model, variables = init(make_config(pooling=pooling), tokens)
+  model, variables = init(make_config(pooling=pooling, ngram_max=3,
+                                      ngram_buckets=ngram_buckets), tokens)
   padded = np.pad(tokens, ((0, 0), (0, 8)), constant_values=models.PAD_ID)
   np.testing.assert_allclose(model.apply(variables, padded),
                              model.apply(variables, tokens),
@@ -193,6 +195,35 @@ def test_count_params_separates_embeddings():
   total, non_embedding = models.count_params(variables['params'])
   assert total == sum(x.size for x in jax.tree_util.tree_leaves(variables))
   assert total - non_embedding == VOCAB * 16 + MAX_LEN * 16
+
+
+def test_ngram_ids_hash_the_pieces_ending_at_each_position():
+  tokens = np.array([[2, 7, 9, 7, 9, 4, 0, 0]], np.int32)
+  bigrams = np.asarray(models.ngram_ids(tokens, 2, 1 << 20))[0]
+  trigrams = np.asarray(models.ngram_ids(tokens, 3, 1 << 20))[0]
+  assert ((bigrams >= 0) & (bigrams < 1 << 20)).all()
+  assert bigrams[2] == bigrams[4]  # (7, 9) twice: one row, wherever it occurs.
+  assert bigrams[1] != bigrams[3]  # (2, 7) vs (9, 7): order and content count.
+  assert trigrams[2] != trigrams[4]  # (2, 7, 9) vs (9, 7, 9).
+  # 5 distinct bigrams and 6 trigrams among the 6 real positions, all apart.
+  assert len(set(bigrams[:6].tolist()) | set(trigrams[:6].tolist())) == 11
+
+
+def test_ngram_embeddings_change_logits_and_are_left_out_of_n():
+  tokens = ragged_tokens()
+  model, variables = init(make_config(ngram_buckets=64, ngram_dim=8), tokens)
+  table = variables['params']['encoder']['ngram_embed']['table']['embedding']
+  assert table.shape == (64, 8)
+  _, plain = init(make_config(), tokens)
+  total, non_embedding = models.count_params(variables['params'])
+  plain_total, plain_non_embedding = models.count_params(plain['params'])
+  assert total - non_embedding == plain_total - plain_non_embedding + 64 * 8
+  assert non_embedding == plain_non_embedding + 8 * 16  # The projection.
+  zeroed = jax.tree_util.tree_map(lambda x: x, variables)
+  zeroed['params']['encoder']['ngram_embed']['table']['embedding'] = (
+      jnp.zeros_like(table))
+  assert not np.allclose(model.apply(variables, tokens),
+                         model.apply(zeroed, tokens))
 
 
 def test_forward_flops_agree_with_xla_count():
