@@ -42,7 +42,8 @@ PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
 # What fixes a pretrained encoder's meaning; a fine-tune must match it.
 _ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
                    'model.num_heads', 'model.embed_dim', 'model.mlp_dim',
-                   'model.activation')
+                   'model.activation', 'model.ngram_buckets',
+                   'model.ngram_max', 'model.ngram_dim')
 
 
 _CHOICES = {'data.truncation': ('head', 'head_tail'),
@@ -337,7 +338,9 @@ def check_init_from(config: ml_collections.ConfigDict) -> tokenizers.Tokenizer:
                        'there until it finishes')
   current = json.loads(config.to_json())
   for field in _ENCODER_FIELDS:
-    if _get(saved, field) != _get(current, field):
+    # {}: a field the pretraining run predates is not compared, as in
+    # check_compatible.
+    if _get(saved, field) not in ({}, _get(current, field)):
       raise WorkdirError(
           f'{where} was pretrained with {field}={_get(saved, field)!r} but '
           f'this config has {_get(current, field)!r}; pass '
