@@ -1,5 +1,6 @@
 """A workdir never silently changes a run: refused fields, declined saves, torn logs."""
 
+import importlib
 import json
 
 import numpy as np
@@ -82,3 +83,9 @@ def test_jsonl_drops_only_a_torn_last_line(tmp_path):
   path.write_text('{"step": 1}\n{"step": 2, "lo\n{"step": 3}\n')
   with pytest.raises(errors.WorkdirError, match='log.jsonl:2: invalid JSON'):
     jsonl.read(path, errors.WorkdirError, torn_tail_ok=True)
+
+
+@pytest.mark.parametrize('name', ['base', 'tiny', 'large', 'best'])
+def test_every_shipped_config_validates(name):
+  module = importlib.import_module(f'configs.{name}')
+  workdir.validate(module.get_config(), num_devices=1)
