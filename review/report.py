@@ -26,6 +26,8 @@ _OUT = flags.DEFINE_string('out', 'review/REVIEW.md', 'Markdown to write.')
 STEPS = (
     ('Jit the step once, batch as an argument, state donated', (10, 11),
      'naive', 'naive_jit'),
+    ('XLA:CPU dot kernels instead of YNNPACK (`sentiment_jax/__init__.py`)',
+     (), 'ours_ynnpack', 'ours'),
     ('One fused QKV matmul and batched heads', (12,), 'naive_jit', 'ours'),
     ('Batch split over 2 host devices (one per core)', (), 'ours',
      'ours_2dev'),
@@ -50,7 +52,9 @@ def optimisation_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
            'before_ms': variants[before]['train']['median_s'],
            'after_ms': variants[after]['train']['median_s'],
            'gain': (variants[after]['tokens_per_s']
-                    / variants[before]['tokens_per_s'])}
+                    / variants[before]['tokens_per_s']),
+           'eval_gain': (variants[before]['eval']['median_s']
+                         / variants[after]['eval']['median_s'])}
           for change, numbers, before, after in STEPS
           if before in variants and after in variants]
 

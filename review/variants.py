@@ -7,6 +7,8 @@ each run one complete, synchronised unit of work on fixed random data:
                    remains is the head loop and unfused Q/K/V, finding 12).
   ours             sentiment_jax's step, `steps.jit_train_step`.
   ours_2dev        the same step data-parallel over 2 host CPU devices.
+  ours_ynnpack     ours with XLA:CPU's default YNNPACK dot kernels, which
+                   `sentiment_jax` turns off on import.
   torch_eager      review/torch_twin.py, eager.
   torch_compile    the same under `torch.compile`.
 `review/benchmark.py` runs each in its own process, so imports, threads and
@@ -25,12 +27,16 @@ import numpy as np
 from review import naive
 from sentiment_jax import models, sharding, steps
 
-NAMES = ('naive', 'naive_jit', 'ours', 'ours_2dev', 'torch_eager',
-         'torch_compile')
+NAMES = ('naive', 'naive_jit', 'ours', 'ours_ynnpack', 'ours_2dev',
+         'torch_eager', 'torch_compile')
 # Environment a variant's process starts with: ours_2dev splits each batch
-# over two host devices, one per core, instead of threading each op.
-ENVIRONMENT = {'ours_2dev': {
-    'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}}
+# over two host devices, one per core, instead of threading each op;
+# ours_ynnpack restores XLA's default dot kernels.
+ENVIRONMENT = {
+    'ours_2dev': {'XLA_FLAGS': '--xla_force_host_platform_device_count=2'},
+    'ours_ynnpack': {
+        'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'},
+}
 PREDICT_TOKENS = 208  # About the median review of the training split.
 
 
