@@ -1,9 +1,12 @@
 """The most accurate config measured: base plus hashed n-gram embeddings and
 512-token reviews.
 
-MEASURED
-
-  python -m sentiment_jax.main --config=configs/best.py
+Measured on this project's 2-core CPU (in-run matmul peak 197-212 GFLOP/s),
+with nothing else running: `python -m sentiment_jax.main --config=configs/best.py`
+took 18:28 wall (1,076 s of training; no pretraining) and reached validation
+0.9104, test 0.9052 (TF-IDF: 0.9020; McNemar p = 0.62). Over seeds 42, 1
+and 2 (`--config.train.seed=N`): test 0.9029 +- 0.0043, validation
+0.9100 +- 0.0026, Rotten Tomatoes 0.7087 +- 0.0080 (README, "configs/best.py").
 """
 
 import ml_collections
