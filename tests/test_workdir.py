@@ -89,3 +89,12 @@ def test_jsonl_drops_only_a_torn_last_line(tmp_path):
 def test_every_shipped_config_validates(name):
   module = importlib.import_module(f'configs.{name}')
   workdir.validate(module.get_config(), num_devices=1)
+
+
+@pytest.mark.parametrize('field, value', [('ngram_max', 1),
+                                          ('ngram_buckets', -1)])
+def test_a_bad_ngram_setting_is_refused_with_its_value(field, value):
+  config = tiny.get_config()
+  config.model[field] = value
+  with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
+    workdir.validate(config, num_devices=1)
