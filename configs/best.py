@@ -7,6 +7,8 @@ took 18:28 wall (1,076 s of training; no pretraining) and reached validation
 0.9104, test 0.9052 (TF-IDF: 0.9020; McNemar p = 0.62). Over seeds 42, 1
 and 2 (`--config.train.seed=N`): test 0.9029 +- 0.0043, validation
 0.9100 +- 0.0026, Rotten Tomatoes 0.7087 +- 0.0080 (README, "configs/best.py").
+Measured before `import sentiment_jax` turned off XLA's YNNPACK dots, which
+changes float rounding; not rerun since.
 """
 
 import ml_collections
