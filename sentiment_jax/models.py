@@ -4,8 +4,10 @@ Every attention layer sows its attention probabilities into the `intermediates`
 collection, so `model.apply(..., mutable=['intermediates'])` returns them for
 all layers: `intermediates['encoder']['layer_{i}']['attention']
 ['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
-The classifier also sows its pooled representation, `intermediates['pooled']`
-(`[batch, embed]`), which out-of-distribution scores read. `MaskedLM` puts a
+The encoder sows what each position takes in before positions are added,
+`intermediates['encoder']['input_embeddings']` (`[batch, seq, embed]`), and
+the classifier its pooled representation, `intermediates['pooled']`
+(`[batch, embed]`): attribution and out-of-distribution scores read them. `MaskedLM` puts a
 token-prediction head on the same `Encoder`, and `ReplacedTokenDetector`
 trains it to spot a generator's replacements (ELECTRA); the `encoder` subtree
 of either's params loads into a `Classifier` unchanged (self-pretraining).
@@ -171,7 +173,9 @@ class Encoder(nn.Module):
 
     `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
     embeddings; its gradient is the gradient w.r.t. the input embeddings, which
-    gradient-times-input attribution needs.
+    gradient-times-input attribution needs. The input it multiplies is sown
+    as `input_embeddings`: the piece's embedding plus, with n-grams on, the
+    n-grams ending at that position, since both reach the encoder there.
     """
     cfg = self.config
     if tokens.shape[1] > cfg.max_len:
@@ -190,6 +194,7 @@ class Encoder(nn.Module):
       x = x + embed_delta
     if cfg.ngram_buckets:
       x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
+    self.sow('intermediates', 'input_embeddings', x)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))
     x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)

@@ -89,15 +89,19 @@ def test_spearman_is_undefined_for_constant_or_tiny_inputs():
   assert reversed_order == pytest.approx(-1)
 
 
-@pytest.fixture(scope='module')
-def random_model():
+def make_random_model(**overrides):
   config = models.TransformerConfig(vocab_size=40, max_len=16, num_layers=2,
                                     num_heads=2, embed_dim=16, mlp_dim=32,
-                                    deterministic=True)
+                                    deterministic=True, **overrides)
   model = models.Classifier(config)
   params = jax.jit(model.init)(jax.random.PRNGKey(0),
                                np.zeros((1, 16), np.int32))['params']
   return model, params
+
+
+@pytest.fixture(scope='module')
+def random_model():
+  return make_random_model()
 
 
 def test_padding_gets_zero_attention_and_changes_nothing(random_model):
@@ -112,12 +116,24 @@ def test_padding_gets_zero_attention_and_changes_nothing(random_model):
   np.testing.assert_allclose(gradient[0, :4], gradient_alone[0], atol=1e-5)
 
 
-def test_gradient_x_input_predicts_the_effect_of_scaling_a_token(random_model):
-  """Scaling token i's embedding by 1 +- eps moves the margin by +-eps * g_i."""
-  model, params = random_model
+@pytest.mark.parametrize('ngram_buckets', [0, 97])
+def test_gradient_x_input_predicts_the_effect_of_scaling_an_input(
+    ngram_buckets):
+  """Scaling position i's input by 1 +- eps moves the margin by +-eps * g_i.
+
+  With n-grams on, the input is the token embedding plus the n-grams ending
+  at i; scoring the token embedding alone would drop the n-gram path.
+  """
+  model, params = make_random_model(ngram_buckets=ngram_buckets, ngram_max=3,
+                                    ngram_dim=8)
   tokens = np.asarray([[2, 5, 6, 7, 9]], np.int32)
   _, gradient = attribution.analyse(model, params, tokens)
-  embedding = np.asarray(params['encoder']['token_embed']['embedding'])[tokens]
+  _, state = model.apply({'params': params}, tokens,
+                         mutable=['intermediates'])
+  inputs = np.asarray(state['intermediates']['encoder']['input_embeddings'][0])
+  if ngram_buckets:
+    token_part = np.asarray(params['encoder']['token_embed']['embedding'])
+    assert not np.allclose(inputs, token_part[tokens])
 
   @jax.jit
   def margin(delta):
@@ -126,8 +142,8 @@ def test_gradient_x_input_predicts_the_effect_of_scaling_a_token(random_model):
 
   eps = 1e-2
   for i in range(tokens.shape[1]):
-    delta = np.zeros_like(embedding)
-    delta[0, i] = eps * embedding[0, i]
+    delta = np.zeros_like(inputs)
+    delta[0, i] = eps * inputs[0, i]
     change = float(margin(delta) - margin(-delta)) / 2  # Central difference.
     assert change == pytest.approx(eps * float(gradient[0, i]), rel=1e-2,
                                    abs=1e-6)

@@ -16,8 +16,9 @@ definitions are written into every dump's meta.json:
   SUMMED into word scores: attention and gradient x input are shares of a total
   that a word's pieces split between them, so the sum keeps the word's mass.
 * Gradient x input. For each token, the dot product of the gradient of
-  `logit(pos) - logit(neg)` w.r.t. its token embedding with that embedding
-  (via `Classifier(embed_delta=...)`). The sign says which class the word pushes
+  `logit(pos) - logit(neg)` w.r.t. its input with that input (via
+  `Classifier(embed_delta=...)`): the token embedding, plus with n-grams on
+  the n-grams ending at that position. The sign says which class the word pushes
   towards, independent of the prediction; position embeddings are left out as
   they are not a property of the word.
 * Occlusion. `P(pos | text) - P(pos | text without the word)`: positive when the
@@ -167,7 +168,7 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
   Returns weights `[layers, batch, heads, seq, seq]` (padded keys get exactly
   0) and gradient x input `[batch, seq]` of logit(pos) - logit(neg).
   """
-  embedding = params['encoder']['token_embed']['embedding'][tokens]
+  embed_dim = model.config.embed_dim
 
   def margin(delta):
     logits, state = model.apply({'params': params}, tokens, delta,
@@ -176,11 +177,14 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
     return (logits[:, 1] - logits[:, 0]).sum(), state['intermediates']
 
   grad, intermediates = jax.grad(margin, has_aux=True)(
-      jnp.zeros_like(embedding))
+      jnp.zeros(tokens.shape + (embed_dim,), jnp.float32))
   layers = intermediates['encoder']
   weights = jnp.stack([layers[f'layer_{i}']['attention']['attention_weights'][0]
                        for i in range(model.config.num_layers)])
-  return weights, (grad * embedding).sum(-1)
+  # The input is what reaches each position (token plus n-gram embeddings),
+  # so an n-gram model's attributions keep its n-gram path.
+  inputs = layers['input_embeddings'][0]
+  return weights, (grad * inputs).sum(-1)
 
 
 @dataclasses.dataclass
