@@ -7,10 +7,11 @@ all layers: `intermediates['encoder']['layer_{i}']['attention']
 The encoder sows what each position takes in before positions are added,
 `intermediates['encoder']['input_embeddings']` (`[batch, seq, embed]`), and
 the classifier its pooled representation, `intermediates['pooled']`
-(`[batch, embed]`): attribution and out-of-distribution scores read them. `MaskedLM` puts a
-token-prediction head on the same `Encoder`, and `ReplacedTokenDetector`
-trains it to spot a generator's replacements (ELECTRA); the `encoder` subtree
-of either's params loads into a `Classifier` unchanged (self-pretraining).
+(`[batch, embed]`): attribution and out-of-distribution scores read them.
+`MaskedLM` puts a token-prediction head on the same `Encoder`, and
+`ReplacedTokenDetector` trains it to spot a generator's replacements
+(ELECTRA); the `encoder` subtree of either's params loads into a
+`Classifier` unchanged (self-pretraining).
 """
 
 from __future__ import annotations

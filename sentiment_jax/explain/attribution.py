@@ -168,7 +168,6 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
   Returns weights `[layers, batch, heads, seq, seq]` (padded keys get exactly
   0) and gradient x input `[batch, seq]` of logit(pos) - logit(neg).
   """
-  embed_dim = model.config.embed_dim
 
   def margin(delta):
     logits, state = model.apply({'params': params}, tokens, delta,
@@ -177,7 +176,7 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
     return (logits[:, 1] - logits[:, 0]).sum(), state['intermediates']
 
   grad, intermediates = jax.grad(margin, has_aux=True)(
-      jnp.zeros(tokens.shape + (embed_dim,), jnp.float32))
+      jnp.zeros(tokens.shape + (model.config.embed_dim,), jnp.float32))
   layers = intermediates['encoder']
   weights = jnp.stack([layers[f'layer_{i}']['attention']['attention_weights'][0]
                        for i in range(model.config.num_layers)])
