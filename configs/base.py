@@ -29,8 +29,8 @@ def get_config() -> ml_collections.ConfigDict:
   model.num_heads = 2  # Attention heads per block.
   model.embed_dim = 256  # Width of the residual stream (units); 256-wide matmuls run far nearer peak than 128.
   model.mlp_dim = 1024  # Hidden units of each block's MLP.
-  model.dropout_rate = 0.1  # Dropout on embeddings and residual branches.
-  model.attention_dropout_rate = 0.0  # Dropout on attention probabilities.
+  model.dropout_rate = 0.1  # Dropout on embeddings and residual branches (in steps of 1/256).
+  model.attention_dropout_rate = 0.0  # Dropout on attention probabilities (in steps of 1/256).
   model.word_dropout_rate = 0.0  # Chance that a piece's embedding is zeroed in training (word dropout).
   model.ngram_buckets = 0  # Rows of the hashed n-gram embedding table; 0 = off (tokens only).
   model.ngram_max = 2  # Longest n-gram embedded when on: orders 2..ngram_max (pieces).

@@ -67,6 +67,39 @@ class TransformerConfig:
                dtype=jnp.dtype(m.dtype))
 
 
+class Dropout(nn.Module):
+  """Inverted dropout that draws 8 random bits per unit instead of 32.
+
+  `nn.Dropout` draws a 32-bit number per unit; at the base shape those draws
+  were the largest non-matmul cost of the train step in a profile. Here one
+  32-bit draw is split into four bytes, each deciding one unit, so the rate
+  is rounded to a multiple of 1/256 (0.1 drops 26/256 = 10.2%) and kept
+  units are scaled by 1 / (1 - that rate). Measured gain: README, Part 3.
+  """
+
+  rate: float
+  deterministic: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, deterministic: bool | None = None
+               ) -> jax.Array:
+    """x: any shape; returns x's shape and dtype."""
+    if deterministic is None:
+      deterministic = self.deterministic
+    drop_bytes = round(self.rate * 256)
+    if self.rate > 0 and drop_bytes in (0, 256):
+      raise ValueError(f'dropout rate {self.rate} rounds to {drop_bytes}/256; '
+                       'use 0 or a rate in [0.002, 0.998)')
+    if deterministic or drop_bytes == 0:
+      return x
+    size = x.size
+    words = jax.random.bits(self.make_rng('dropout'), (-(-size // 4),),
+                            jnp.uint32)
+    random_bytes = jax.lax.bitcast_convert_type(words, jnp.uint8).reshape(-1)
+    keep = (random_bytes[:size] >= drop_bytes).reshape(x.shape)
+    return jnp.where(keep, x / (1 - drop_bytes / 256), 0).astype(x.dtype)
+
+
 class SelfAttention(nn.Module):
   """Multi-head self-attention with one fused QKV projection.
 
@@ -83,8 +116,11 @@ class SelfAttention(nn.Module):
     batch, seq, embed = x.shape
     head_dim = embed // cfg.num_heads
     qkv = nn.Dense(3 * embed, dtype=cfg.dtype, name='qkv')(x)
-    qkv = qkv.reshape(batch, seq, 3, cfg.num_heads, head_dim)
-    query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    # Split along the fused axis: its gradient is then one concatenate,
+    # where indexing each of q, k, v gave three pads and their sum.
+    query, key, value = (
+        t.reshape(batch, seq, cfg.num_heads, head_dim)
+        for t in jnp.split(qkv, 3, axis=-1))
     # Scale the query, not the [q, k] scores: seq*head_dim work instead of seq^2.
     query = query * (head_dim**-0.5)
     scores = jnp.einsum('bqhd,bkhd->bhqk', query, key)
@@ -96,7 +132,7 @@ class SelfAttention(nn.Module):
     self.sow('intermediates', 'attention_weights', weights)
     weights = weights.astype(cfg.dtype)
     if cfg.attention_dropout_rate > 0:
-      weights = nn.Dropout(cfg.attention_dropout_rate)(
+      weights = Dropout(cfg.attention_dropout_rate)(
           weights, deterministic=cfg.deterministic)
     out = jnp.einsum('bhqk,bkhd->bqhd', weights, value)
     out = out.reshape(batch, seq, embed)
@@ -112,7 +148,7 @@ class EncoderBlock(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
     """x: `[batch, seq, embed]`; mask: `[batch, seq]`. Returns x's shape."""
     cfg = self.config
-    dropout = nn.Dropout(cfg.dropout_rate, deterministic=cfg.deterministic)
+    dropout = Dropout(cfg.dropout_rate, deterministic=cfg.deterministic)
     y = nn.LayerNorm(dtype=cfg.dtype)(x)
     y = SelfAttention(cfg, name='attention')(y, mask)
     x = x + (dropout(y) if cfg.dropout_rate > 0 else y)
@@ -200,7 +236,7 @@ class Encoder(nn.Module):
                            (cfg.max_len, cfg.embed_dim))
     x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
     if cfg.dropout_rate > 0:
-      x = nn.Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
+      x = Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
     for i in range(cfg.num_layers):
       x = EncoderBlock(cfg, name=f'layer_{i}')(x, mask)
     return nn.LayerNorm(dtype=cfg.dtype, name='final_norm')(x)

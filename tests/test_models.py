@@ -114,6 +114,29 @@ def test_dropout_is_active_in_training_and_off_in_eval():
                                 eval_model.apply(variables, tokens))
 
 
+@pytest.mark.parametrize('rate', [0.1, 0.5])
+def test_byte_dropout_drops_its_rounded_rate_and_keeps_the_mean(rate):
+  x = jnp.ones((64, 64, 64))
+  dropout = models.Dropout(rate)
+  out = np.asarray(dropout.apply({}, x, rngs={'dropout': jax.random.key(3)}))
+  dropped = (out == 0).mean()
+  expected = round(rate * 256) / 256
+  # 262,144 units: the standard error of the fraction is under 0.001.
+  assert abs(dropped - expected) < 0.004
+  assert abs(out.mean() - 1) < 0.01
+  np.testing.assert_allclose(out[out != 0], 1 / (1 - expected), rtol=1e-6)
+  again = dropout.apply({}, x, rngs={'dropout': jax.random.key(4)})
+  assert (np.asarray(again) != out).any()
+  np.testing.assert_array_equal(
+      dropout.apply({}, x, deterministic=True), x)
+
+
+def test_a_dropout_rate_that_rounds_to_zero_is_refused():
+  with pytest.raises(ValueError, match='rounds to 0'):
+    models.Dropout(0.001).apply({}, jnp.ones(4),
+                                rngs={'dropout': jax.random.key(0)})
+
+
 def test_word_dropout_zeroes_whole_pieces_in_training_only():
   tokens = ragged_tokens()
   config = make_config(word_dropout_rate=0.5, deterministic=False)

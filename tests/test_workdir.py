@@ -98,3 +98,12 @@ def test_a_bad_ngram_setting_is_refused_with_its_value(field, value):
   config.model[field] = value
   with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
     workdir.validate(config, num_devices=1)
+
+
+@pytest.mark.parametrize('field, value', [('dropout_rate', 0.001),
+                                          ('attention_dropout_rate', 0.999)])
+def test_a_dropout_rate_the_8_bit_mask_cannot_draw_is_refused(field, value):
+  config = tiny.get_config()
+  config.model[field] = value
+  with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
+    workdir.validate(config, num_devices=1)
