@@ -39,6 +39,9 @@ def get_config(variant: str = 'full') -> ml_collections.ConfigDict:
   # One epoch sees no review twice, so dropout has nothing to guard against
   # and would only slow learning, more so for the smallest D.
   config.model.dropout_rate = 0.0
+  # The law's N counts the transformer; an n-gram table would be a second,
+  # unswept size.
+  config.model.ngram_buckets = 0
   config.train.num_epochs = 1  # D counts unique tokens.
   config.train.eval_every_steps = 0  # Validate once, at the end of the epoch.
   config.train.patience = 0  # Never stop early: every point trains all of D.

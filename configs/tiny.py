@@ -18,6 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_heads = 2  # Two heads of 16.
   config.model.embed_dim = 32  # Narrow residual stream.
   config.model.mlp_dim = 64  # Narrow MLP.
+  config.model.dropout_rate = 0.1  # Dropout on, so tests exercise it.
+  config.model.ngram_buckets = 0  # Tokens only; tests turn n-grams on themselves.
   config.train.num_epochs = 2  # Two passes.
   config.train.log_every_steps = 5  # Log often.
   config.train.checkpoint_every_steps = 5  # Checkpoint often (for the resume test).

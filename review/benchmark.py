@@ -3,8 +3,10 @@
   python -m review.benchmark [--config=configs/base.py] [--quick]
       [--variants=naive,ours,...] [--repeats=7] [--out=review/results.json]
 
-Each variant (`review/variants.py`) lives in its own worker process, so its
-peak resident memory is its own. After every worker has warmed up (compiled),
+The model is the config's transformer without its n-gram table, which the
+PyTorch twin lacks. Each variant (`review/variants.py`) lives in its own
+worker process, so its peak resident memory is its own; all of them inherit
+the huge-page setting that `python -m sentiment_jax.main` runs with. After every worker has warmed up (compiled),
 the parent asks them in turn for one train step, one eval batch and one
 single-review predict, round after round, so slow drift of a shared machine
 lands on every variant alike. It prints a table and, last, one JSON line;
@@ -27,7 +29,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from review import variants as variants_lib
-from sentiment_jax import models, timing
+from sentiment_jax import hugepages, models, timing
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
                                           'Run config whose model is timed.')
@@ -179,6 +181,8 @@ def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)  # JAX logs its backend search at INFO.
   config = _CONFIG.value
+  # The PyTorch twin has no n-gram table: every variant times the transformer.
+  config.model.ngram_buckets = 0
   if _QUICK.value:
     shrink(config)
   shape = [int(x) for x in _SHAPE.value] if _SHAPE.value else [
@@ -203,4 +207,5 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
+  hugepages.restart_with_huge_pages()
   app.run(main)

@@ -12,6 +12,8 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from sentiment_jax import hugepages
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/base.py.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None,
@@ -122,4 +124,5 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 if __name__ == '__main__':
+  hugepages.restart_with_huge_pages()
   app.run(run, flags_parser=parse_flags)
