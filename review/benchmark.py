@@ -147,6 +147,7 @@ def run(config, names: list[str], repeats: int, shape: list[int],
       ours_vs_naive=ratio('ours', 'naive'),
       ours_vs_naive_jit=ratio('ours', 'naive_jit'),
       ours_vs_ours_ynnpack=ratio('ours', 'ours_ynnpack'),
+      ours_vs_ours_small_pages=ratio('ours', 'ours_small_pages'),
       ours_2dev_vs_ours=ratio('ours_2dev', 'ours'),
       ours_2dev_vs_torch_eager=ratio('ours_2dev', 'torch_eager'),
       mfu=result['variants'].get('ours', {}).get('mfu'))
@@ -171,7 +172,8 @@ def print_table(result: dict) -> None:
           f'{1e3 * v["eval"]["median_s"]:>9.1f}'
           f'{1e3 * v["predict"]["median_s"]:>11.1f}{v["peak_rss_mb"]:>9.0f}')
   for key in ('ours_vs_torch_eager', 'ours_vs_torch_compile', 'ours_vs_naive',
-              'ours_vs_naive_jit', 'ours_vs_ours_ynnpack', 'ours_2dev_vs_ours',
+              'ours_vs_naive_jit', 'ours_vs_ours_ynnpack',
+              'ours_vs_ours_small_pages', 'ours_2dev_vs_ours',
               'ours_2dev_vs_torch_eager'):
     if result[key] is not None:
       print(f'{key}: {result[key]:.2f}x train tokens/s')

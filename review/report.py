@@ -28,6 +28,8 @@ STEPS = (
      'naive', 'naive_jit'),
     ('XLA:CPU dot kernels instead of YNNPACK (`sentiment_jax/__init__.py`)',
      (), 'ours_ynnpack', 'ours'),
+    ('Transparent huge pages for malloc (`sentiment_jax/hugepages.py`)', (),
+     'ours_small_pages', 'ours'),
     ('One fused QKV matmul and batched heads', (12,), 'naive_jit', 'ours'),
     ('Batch split over 2 host devices (one per core)', (), 'ours',
      'ours_2dev'),

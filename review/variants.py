@@ -9,6 +9,8 @@ each run one complete, synchronised unit of work on fixed random data:
   ours_2dev        the same step data-parallel over 2 host CPU devices.
   ours_ynnpack     ours with XLA:CPU's default YNNPACK dot kernels, which
                    `sentiment_jax` turns off on import.
+  ours_small_pages ours with glibc's malloc left on 4 KiB pages: the
+                   huge pages that `sentiment_jax.hugepages` asks for, off.
   torch_eager      review/torch_twin.py, eager.
   torch_compile    the same under `torch.compile`.
 `review/benchmark.py` runs each in its own process, so imports, threads and
@@ -27,15 +29,17 @@ import numpy as np
 from review import naive
 from sentiment_jax import models, sharding, steps
 
-NAMES = ('naive', 'naive_jit', 'ours', 'ours_ynnpack', 'ours_2dev',
-         'torch_eager', 'torch_compile')
+NAMES = ('naive', 'naive_jit', 'ours', 'ours_ynnpack', 'ours_small_pages',
+         'ours_2dev', 'torch_eager', 'torch_compile')
 # Environment a variant's process starts with: ours_2dev splits each batch
 # over two host devices, one per core, instead of threading each op;
-# ours_ynnpack restores XLA's default dot kernels.
+# ours_ynnpack restores XLA's default dot kernels; ours_small_pages refuses
+# the huge pages every other variant inherits.
 ENVIRONMENT = {
     'ours_2dev': {'XLA_FLAGS': '--xla_force_host_platform_device_count=2'},
     'ours_ynnpack': {
         'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'},
+    'ours_small_pages': {'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'},
 }
 PREDICT_TOKENS = 208  # About the median review of the training split.
 

@@ -56,7 +56,8 @@ def test_an_unknown_variant_is_refused_in_one_line():
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
       "error: unknown --variants ['jax_fast']; choose from "
-      'naive,naive_jit,ours,ours_ynnpack,ours_2dev,torch_eager,torch_compile']
+      'naive,naive_jit,ours,ours_ynnpack,ours_small_pages,ours_2dev,'
+      'torch_eager,torch_compile']
 
 
 def test_the_report_refuses_a_missing_results_file(tmp_path):
