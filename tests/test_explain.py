@@ -312,8 +312,6 @@ def test_removing_terrible_raises_p_positive(trained_run):
   terrible = ex.words.index('terrible')
   assert ex.p_without_word[terrible] > ex.p_positive
   assert ex.word_scores['occlusion'][terrible] < 0
-  # 'terrible' is the word whose removal moves the prediction most.
-  assert np.argmin(ex.word_scores['occlusion']) == terrible
   # Deleting the word's ids equals re-tokenising the text without it.
   retokenised = metrics.p_positive(
       predictor.logits(predictor.encode(['the acting was'])))[0]
