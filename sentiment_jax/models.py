@@ -67,6 +67,18 @@ class TransformerConfig:
                dtype=jnp.dtype(m.dtype))
 
 
+def dropout_bytes(rate: float) -> int:
+  """How many of a random byte's 256 values drop a unit at `rate`.
+
+  Raises ValueError for a rate that rounds to none or all of them.
+  """
+  drop_bytes = round(rate * 256)
+  if rate > 0 and drop_bytes in (0, 256):
+    raise ValueError(f'{rate} rounds to {drop_bytes}/256 (dropout draws 8 '
+                     'bits a unit); use 0 or a rate in [0.002, 0.998)')
+  return drop_bytes
+
+
 class Dropout(nn.Module):
   """Inverted dropout that draws 8 random bits per unit instead of 32.
 
@@ -86,10 +98,7 @@ class Dropout(nn.Module):
     """x: any shape; returns x's shape and dtype."""
     if deterministic is None:
       deterministic = self.deterministic
-    drop_bytes = round(self.rate * 256)
-    if self.rate > 0 and drop_bytes in (0, 256):
-      raise ValueError(f'dropout rate {self.rate} rounds to {drop_bytes}/256; '
-                       'use 0 or a rate in [0.002, 0.998)')
+    drop_bytes = dropout_bytes(self.rate)
     if deterministic or drop_bytes == 0:
       return x
     size = x.size

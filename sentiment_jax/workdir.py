@@ -19,7 +19,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tokenizers
 
-from sentiment_jax import calibration as calibration_lib, input_pipeline
+from sentiment_jax import calibration as calibration_lib, input_pipeline, models
 from sentiment_jax.errors import ConfigError, WorkdirError
 
 # Fields that fix the shapes of the params or the tokenization: a workdir run
@@ -82,10 +82,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if not 0 <= value(field) < 1:
       raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
   for field in ('model.dropout_rate', 'model.attention_dropout_rate'):
-    steps_of_256 = round(value(field) * 256)  # models.Dropout's 8-bit rate.
-    if value(field) > 0 and steps_of_256 in (0, 256):
-      raise ConfigError(f'{field}={value(field)} rounds to {steps_of_256}/256;'
-                        ' use 0 or a rate in [0.002, 0.998)')
+    try:
+      models.dropout_bytes(value(field))
+    except ValueError as e:
+      raise ConfigError(f'{field}={e}') from None
   if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
     raise ConfigError(
         f'model.ngram_buckets={value("model.ngram_buckets")} and '
