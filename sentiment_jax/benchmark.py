@@ -18,7 +18,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sentiment_jax import inference, models, sharding, steps
+from sentiment_jax import hugepages, inference, models, sharding, steps
 from sentiment_jax.timing import matmul_peak, time_call
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/base.py',
@@ -118,4 +118,5 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
+  hugepages.restart_with_huge_pages()  # Time the step as training runs it.
   app.run(main)
