@@ -9,9 +9,9 @@ worker process, so its peak resident memory is its own; all of them inherit
 the huge-page setting that `python -m sentiment_jax.main` runs with. After
 every worker has warmed up (compiled), the parent asks them in turn for one
 train step, one eval batch and one single-review predict, round after round,
-so slow drift of a shared machine lands on every variant alike. It prints a table and, last, one JSON line;
-`--out` also writes that JSON, which `review/report.py` renders into
-`review/REVIEW.md`.
+so slow drift of a shared machine lands on every variant alike. It prints a
+table and, last, one JSON line; `--out` also writes that JSON, which
+`review/report.py` renders into `review/REVIEW.md`.
 """
 
 from __future__ import annotations

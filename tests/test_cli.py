@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -453,22 +452,3 @@ def test_bad_input_fails_with_one_clear_line(bad_input_results, name):
   if must_not_exist is not None:
     assert not must_not_exist.exists(), f'{must_not_exist} was created'
 
-
-@pytest.mark.parametrize('tunables, restarted_with', [
-    (None, 'glibc.malloc.hugetlb=1'),
-    ('glibc.malloc.arena_max=2', 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'),
-    ('glibc.malloc.hugetlb=0', None)])
-def test_the_command_restarts_once_asking_for_huge_pages(
-    monkeypatch, tunables, restarted_with):
-  from sentiment_jax import hugepages
-  calls = []
-  monkeypatch.setattr(os, 'execv', lambda path, argv: calls.append(
-      (path, argv, os.environ['GLIBC_TUNABLES'])))
-  monkeypatch.setenv('GLIBC_TUNABLES', tunables or '')  # Undone after.
-  if tunables is None:
-    monkeypatch.delenv('GLIBC_TUNABLES')
-  hugepages.restart_with_huge_pages()
-  if restarted_with is None:
-    assert not calls
-  else:
-    assert calls == [(sys.executable, sys.orig_argv, restarted_with)]
