@@ -43,6 +43,9 @@ def real_run(workdir: str | Path) -> dict:
   return {'name': workdir.name, 'n': summary['num_params_non_embedding'],
           'unique_tokens': summary['train_tokens'] / epochs_run,
           'dropout': config['model']['dropout_rate'],
+          # Outside N (count_params leaves embedding tables out), and absent
+          # from every sweep point: what the law cannot see.
+          'ngram_buckets': config['model'].get('ngram_buckets', 0),
           'learning_rate': config['train']['learning_rate'],
           'evals': [(r['step'] / per_epoch, r['val/loss']) for r in evals]}
 

@@ -3,7 +3,7 @@ checked against the config before anything trains."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import dataclasses
 import importlib.util
 from typing import Any
@@ -19,13 +19,22 @@ class SweepError(RuntimeError):
 class Tuning:
   """How each model size's learning rate is chosen (`get_tuning()`).
 
-  Every rate trains the model with the `proxy` overrides (a cheap stand-in:
-  less data); the rate whose proxy ends at the lowest validation loss trains
-  all of that model's points.
+  Every rate of a model's grid trains the model with the `proxy` overrides
+  (a cheap stand-in: less data); the rate whose proxy ends at the lowest
+  validation loss trains all of that model's points. `learning_rates` maps a
+  model's overrides to its grid, so a grid can follow the width.
   """
 
-  learning_rates: tuple[float, ...]
+  learning_rates: Callable[[dict[str, Any]], Sequence[float]]
   proxy: dict[str, Any]
+
+  def rates(self, model: dict[str, Any]) -> tuple[float, ...]:
+    """The grid of `model`, checked."""
+    rates = tuple(self.learning_rates(model))
+    if not rates or not all(isinstance(r, float) and r > 0 for r in rates):
+      raise SweepError(f'get_tuning() gives {point_name(model)} the learning '
+                       f'rates {rates!r}; give a list of positive floats')
+    return rates
 
 
 def load_sweep(config_filename: str) -> tuple[list[dict[str, Any]],
@@ -48,11 +57,10 @@ def load_sweep(config_filename: str) -> tuple[list[dict[str, Any]],
   tuning = None
   if callable(getattr(module, 'get_tuning', None)):
     spec = call(module.get_tuning)
-    rates = tuple(spec.get('learning_rates', ()))
-    if not rates or not all(isinstance(r, float) and r > 0 for r in rates):
-      raise SweepError(f'{path}: get_tuning() must give learning_rates, a '
-                       f'list of positive floats, not {rates!r}')
-    tuning = Tuning(rates, dict(spec.get('proxy', {})))
+    rates = spec.get('learning_rates', ())
+    # One list for every model, or a function of the model's overrides.
+    grid = rates if callable(rates) else lambda model: rates
+    tuning = Tuning(grid, dict(spec.get('proxy', {})))
   return points, tuning
 
 

@@ -30,6 +30,9 @@ LITERATURE = {
         'E': 1.69, 'A': 406.4, 'B': 410.7, 'alpha': 0.34, 'beta': 0.28},
 }
 SYMBOLS = {'alpha': 'α', 'beta': 'β'}
+# An exponent counts as determined when its interval is narrower than this
+# either side (the scaling issue's bar).
+PINNED = 0.2
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / 'templates'),
@@ -124,6 +127,18 @@ def chinchilla_context(chinchilla: analysis.LawResult | None) -> dict | None:
           'd_decades': _decades(chinchilla.runs.tokens)}
 
 
+def exponents_context(joint: analysis.LawResult) -> list[dict]:
+  """α and β with half their interval's width, and whether the interval
+  excludes 0 and spans less than ±PINNED."""
+  out = []
+  for name in ('alpha', 'beta'):
+    estimate, low, high = joint.parameters()[name]
+    half = (high - low) / 2
+    out.append({'name': name, 'estimate': estimate, 'low': low, 'high': high,
+                'half_width': half, 'pinned': low > 0 and half < PINNED})
+  return out
+
+
 def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
                  single: dict[str, analysis.LawResult | str],
                  holdout: analysis.Holdout | str,
@@ -154,7 +169,9 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
                for title, path in figures.items()],
       chinchilla=chinchilla_context(chinchilla),
       predictions=list(predictions), targets=targets,
-      r_star=beyond.R_STAR, n_decades=_decades(runs.n_params), d_decades=_decades(runs.tokens))
+      r_star=beyond.R_STAR, n_decades=_decades(runs.n_params),
+      d_decades=_decades(runs.tokens), exponents=exponents_context(joint),
+      pinned=PINNED)
   report = out_dir / 'REPORT.md'
   report.write_text(text, encoding='utf-8')
   (out_dir / 'fit.json').write_text(json.dumps(

@@ -224,8 +224,9 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
                        'drop one of them')
     models = [dict(m) for m in dict.fromkeys(
         tuple(model_of(p).items()) for p in points)]
+    grids = {point_name(m): tuning.rates(m) for m in models}
     proxies = [{**m, **tuning.proxy, 'train.learning_rate': rate}
-               for m in models for rate in tuning.learning_rates]
+               for m in models for rate in grids[point_name(m)]]
     check_points(proxies, config, fixed)
   workdir.mkdir(parents=True, exist_ok=True)
   tokenizer = shared_tokenizer(config, workdir)
@@ -236,7 +237,7 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     for model in models:
       trials = [(tuned[point_name({**model, **tuning.proxy,
                                    'train.learning_rate': rate})],
-                 rate) for rate in tuning.learning_rates]
+                 rate) for rate in grids[point_name(model)]]
       best, rate = min(trials, key=lambda t: t[0]['best_val_loss'])
       rates[point_name(model)] = rate
       print(f'tuned {point_name(model)}: learning rate {rate} (proxy val '

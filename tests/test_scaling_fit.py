@@ -352,6 +352,8 @@ def test_real_run_is_predicted_epoch_by_epoch(trained_run):
   [run] = beyond.predict_runs(theta, [str(trained_run)])
   summary = json.loads((trained_run / 'summary.json').read_text())
   assert run['n'] == summary['num_params_non_embedding']
+  config = json.loads((trained_run / 'config.json').read_text())
+  assert run['ngram_buckets'] == config['model']['ngram_buckets']
   assert [r['epochs'] for r in run['rows']] == [1.0, 2.0, 3.0]
   for row in run['rows']:
     assert row['predicted'] == pytest.approx(true_loss(

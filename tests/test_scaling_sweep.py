@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from helpers import REPO, check_ok, cli_env, copy_run, read_jsonl
-from scaling import runs as runs_lib, sweep
+from scaling import points, runs as runs_lib, sweep
 from sentiment_jax import models
 
 # Fields of each results.jsonl line; scaling.fit needs the first ten.
@@ -181,6 +181,26 @@ def test_bad_sweep_is_an_error(tmp_path, sentiment_csv, points, message):
                                  config=str(config)))
   assert_one_line_error(result, message)
   assert not (tmp_path / 'sweep' / 'results.jsonl').exists()
+
+
+def test_learning_rate_grid_may_follow_the_model(tmp_path, sentiment_csv):
+  # A grid for width 16 only: width 32's empty grid is refused before any
+  # run, with the model named.
+  config = write_config(
+      tmp_path, "[{'model.embed_dim': 16}, {'model.embed_dim': 32}]")
+  config.write_text(config.read_text() + textwrap.dedent('''
+      def get_tuning():
+        return {'learning_rates': lambda model: {16: [1e-3, 2e-3]}.get(
+                    model['model.embed_dim'], []),
+                'proxy': {'data.train_fraction': 0.5}}
+      '''))
+  _, tuning = points.load_sweep(str(config))
+  assert tuning.rates({'model.embed_dim': 16}) == (1e-3, 2e-3)
+  result = run_sweep(*sweep_args(tmp_path / 'sweep', sentiment_csv,
+                                 config=str(config)))
+  assert_one_line_error(result, 'embed_dim=32', 'learning rates ()',
+                        'positive floats')
+  assert not (tmp_path / 'sweep').exists()
 
 
 def test_failing_point_stops_the_sweep(tmp_path, sentiment_csv):
