@@ -43,6 +43,10 @@ _HOLDOUT_FRACTION = flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=1.0,
 )
+_MIN_STEPS = flags.DEFINE_integer(
+    'min_steps', 0, 'Leave out runs of fewer optimizer steps than this: a '
+    'sensitivity check, since the shortest runs are limited by optimisation '
+    'as much as by D.', lower_bound=0)
 _PREDICT = flags.DEFINE_list(
     'predict', [], 'Trained run directories (e.g. runs/base) whose validation '
     'loss, epoch by epoch, the joint law predicts in the report.')
@@ -77,7 +81,8 @@ def main(argv: Sequence[str]) -> None:
   resamples, seed = _BOOTSTRAP.value, _BOOTSTRAP_SEED.value
   try:
     # Read the sweep first so that bad input fails before any slow fit.
-    runs = runs_lib.load_results(_RESULTS.value) if _RESULTS.value else None
+    runs = (runs_lib.load_results(_RESULTS.value, _MIN_STEPS.value)
+            if _RESULTS.value else None)
     chinchilla = None
     if _CHINCHILLA.value:
       chinchilla = analysis.fit_chinchilla(_CHINCHILLA.value, resamples, seed)

@@ -169,6 +169,7 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
                for title, path in figures.items()],
       chinchilla=chinchilla_context(chinchilla),
       predictions=list(predictions), targets=targets,
+      trained=runs.num_trained(),
       r_star=beyond.R_STAR, n_decades=_decades(runs.n_params),
       d_decades=_decades(runs.tokens), exponents=exponents_context(joint),
       pinned=PINNED)
@@ -199,6 +200,7 @@ def fit_summary(runs: Runs, joint: analysis.LawResult,
             'runs': [{key: float(row[key]) for key in row}
                      for row in held['rows']]}
   return {'num_runs': len(runs.loss),
+          'num_training_runs': runs.num_trained(),
           'n_decades': _decades(runs.n_params),
           'd_decades': _decades(runs.tokens),
           'joint': {**_parameters(joint),

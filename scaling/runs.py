@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from scaling.laws import ScalingFitError
 # results.jsonl fields the fit reads; the report shows a few more if present.
 N_FIELD, D_FIELD, C_FIELD, LOSS_FIELD = ('n_params', 'tokens', 'flops',
                                          'best_val_loss')
+SEED = 'train.seed'  # The override that makes a replicate of a point.
 # Besiroglu et al. (2024) drop the 5 highest losses, leaving 240 points.
 CHINCHILLA_DROPPED = 5
 
@@ -39,6 +41,10 @@ class Runs:
                 self.flops[mask], self.loss[mask],
                 [r for r, keep in zip(self.records, mask) if keep])
 
+  def num_trained(self) -> int:
+    """Training runs behind these runs, each seed of a point counted."""
+    return sum(len(r.get('replicate_losses', [None])) for r in self.records)
+
   def log_x(self, *names: str) -> np.ndarray:
     """log of the named columns ("n_params", "tokens"), [runs, len(names)]."""
     return np.log(np.stack([getattr(self, name) for name in names], axis=1))
@@ -58,17 +64,56 @@ def positive(value, where: str, field: str) -> float:
   return float(value)
 
 
-def load_results(path: str) -> Runs:
-  """Reads results.jsonl: one run per line, each with N, D, C and L fields."""
-  records = []
+def _point(record: dict) -> str:
+  """What makes runs replicates: the same overrides but for the seed. A
+  record without overrides (a sweep's point always has some) is its own
+  point."""
+  overrides = record.get('overrides')
+  if not isinstance(overrides, dict) or not overrides:
+    return str(id(record))
+  return json.dumps({k: v for k, v in overrides.items() if k != SEED},
+                    sort_keys=True)
+
+
+def _average(replicates: list[dict]) -> dict:
+  """One record for a point's runs at several seeds: the first, with N, D, C,
+  L (and accuracy) the mean, wall time the sum, and every seed's loss kept in
+  `replicate_losses`."""
+  if len(replicates) == 1:
+    return replicates[0]
+  values = lambda field: [float(r[field]) for r in replicates if field in r]
+  averaged = {field: float(np.mean(values(field)))
+              for field in (N_FIELD, D_FIELD, C_FIELD, LOSS_FIELD,
+                            'best_val_accuracy') if values(field)}
+  if values('wall_time_s'):
+    averaged['wall_time_s'] = float(np.sum(values('wall_time_s')))
+  return {**replicates[0], **averaged,
+          'replicate_losses': values(LOSS_FIELD)}
+
+
+def load_results(path: str, min_steps: int = 0) -> Runs:
+  """Reads results.jsonl: one run per line, each with N, D, C and L fields.
+
+  Runs of one point at different seeds (`train.seed` in their overrides)
+  become one run with their mean: the fit and the hold-out check then see
+  less of one run's noise. Runs of fewer than `min_steps` optimizer steps
+  (the `steps` field) are left out.
+  """
+  points: dict[str, list[dict]] = {}
+  fields = (N_FIELD, D_FIELD, C_FIELD, LOSS_FIELD) + (
+      ('steps',) if min_steps else ())
   for line_number, record in jsonl.read(path, ScalingFitError):
-    for field in (N_FIELD, D_FIELD, C_FIELD, LOSS_FIELD):
+    for field in fields:
       if field not in record:
         raise ScalingFitError(f'{path}:{line_number}: missing field {field!r}')
       positive(record[field], f'{path}:{line_number}', field)
-    records.append(record)
-  if not records:
-    raise ScalingFitError(f'{path}: no runs')
+    if min_steps and record['steps'] < min_steps:
+      continue
+    points.setdefault(_point(record), []).append(record)
+  if not points:
+    raise ScalingFitError(f'{path}: no runs' + (
+        f' of {min_steps} steps or more' if min_steps else ''))
+  records = [_average(replicates) for replicates in points.values()]
   column = lambda field: np.array([float(r[field]) for r in records])
   return Runs(path, column(N_FIELD), column(D_FIELD), column(C_FIELD),
               column(LOSS_FIELD), records)

@@ -273,6 +273,40 @@ def test_bad_results_name_the_line_and_field(tmp_path, lines, message):
     runs_lib.load_results(str(path))
 
 
+def test_runs_of_one_point_at_other_seeds_are_averaged(tmp_path):
+  def record(width, loss, seed=None):
+    overrides = {'model.embed_dim': width, 'data.train_fraction': 1.0}
+    if seed is not None:
+      overrides['train.seed'] = seed
+    return {'overrides': overrides, 'n_params': width**2, 'tokens': 1e6,
+            'flops': 1e12, 'best_val_loss': loss, 'wall_time_s': 10.0}
+
+  path = tmp_path / 'results.jsonl'
+  path.write_text(''.join(json.dumps(r) + '\n' for r in [
+      record(8, 0.40), record(16, 0.30), record(8, 0.50, seed=1),
+      record(8, 0.45, seed=2)]))
+  runs = runs_lib.load_results(str(path))
+  np.testing.assert_allclose(runs.loss, [0.45, 0.30])
+  np.testing.assert_allclose(runs.n_params, [64, 256])
+  averaged, single = runs.records
+  assert averaged['replicate_losses'] == [0.40, 0.50, 0.45]
+  assert averaged['wall_time_s'] == 30.0
+  assert 'replicate_losses' not in single
+  assert runs.num_trained() == 4
+
+
+def test_runs_of_too_few_steps_can_be_left_out(tmp_path):
+  path = tmp_path / 'results.jsonl'
+  path.write_text(''.join(json.dumps(
+      {'n_params': 1e4, 'tokens': 1e6 * steps, 'flops': 1e12,
+       'best_val_loss': 0.5, 'steps': steps}) + '\n' for steps in (77, 311)))
+  assert len(runs_lib.load_results(str(path)).loss) == 2
+  kept = runs_lib.load_results(str(path), min_steps=300)
+  assert [r['steps'] for r in kept.records] == [311]
+  with pytest.raises(laws.ScalingFitError, match='no runs of 400 steps'):
+    runs_lib.load_results(str(path), min_steps=400)
+
+
 def test_too_few_points_is_an_error():
   with pytest.raises(laws.ScalingFitError, match='need at least 6'):
     fitting.fit_law(np.ones((5, 2)), np.zeros(5))
