@@ -30,7 +30,8 @@ class Tuning:
 
   def rates(self, model: dict[str, Any]) -> tuple[float, ...]:
     """The grid of `model`, checked."""
-    rates = tuple(self.learning_rates(model))
+    rates = self.learning_rates(model)
+    rates = tuple(rates) if isinstance(rates, (list, tuple)) else (rates,)
     if not rates or not all(isinstance(r, float) and r > 0 for r in rates):
       raise SweepError(f'get_tuning() gives {point_name(model)} the learning '
                        f'rates {rates!r}; give a list of positive floats')

@@ -196,6 +196,8 @@ def test_learning_rate_grid_may_follow_the_model(tmp_path, sentiment_csv):
       '''))
   _, tuning = points.load_sweep(str(config))
   assert tuning.rates({'model.embed_dim': 16}) == (1e-3, 2e-3)
+  with pytest.raises(points.SweepError, match='positive floats'):
+    points.Tuning(lambda model: 'fast', {}).rates({'model.embed_dim': 16})
   result = run_sweep(*sweep_args(tmp_path / 'sweep', sentiment_csv,
                                  config=str(config)))
   assert_one_line_error(result, 'embed_dim=32', 'learning rates ()',
