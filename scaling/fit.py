@@ -10,7 +10,9 @@ checks the joint law on the held-out largest runs, and writes REPORT.md,
 fit.json (the fitted parameters with 95% intervals and the hold-out errors,
 for programs) and figures/ into --out_dir. With --predict it also predicts
 real runs' validation loss (`scaling.beyond`), and --target_loss gives the
-compute-optimal N and D for chosen losses. With --chinchilla the same fitter runs on the
+compute-optimal N and D for chosen losses; --min_steps=S refits without the
+runs of fewer than S optimizer steps. Runs of one point at several seeds are
+fitted as their mean. With --chinchilla the same fitter runs on the
 Chinchilla points: alone it prints the fit, beside --results it also adds a
 comparison section to the report.
 """
