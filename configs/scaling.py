@@ -1,4 +1,4 @@
-"""The scaling sweep: model size N (width, depth) x data size D (fraction).
+"""The scaling sweep: model size N (width) x data size D (fraction), two seeds.
 
   python -m scaling.sweep --config=configs/scaling.py       # the real sweep
   python -m scaling.sweep --config=configs/scaling.py:tiny  # seconds, for tests
