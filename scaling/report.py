@@ -130,9 +130,9 @@ def chinchilla_context(chinchilla: analysis.LawResult | None) -> dict | None:
 def exponents_context(joint: analysis.LawResult) -> list[dict]:
   """α and β with half their interval's width, and whether the interval
   excludes 0 and spans less than ±PINNED."""
-  out = []
+  parameters, out = joint.parameters(), []
   for name in ('alpha', 'beta'):
-    estimate, low, high = joint.parameters()[name]
+    estimate, low, high = parameters[name]
     half = (high - low) / 2
     out.append({'name': name, 'estimate': estimate, 'low': low, 'high': high,
                 'half_width': half, 'pinned': low > 0 and half < PINNED})

@@ -64,13 +64,13 @@ def positive(value, where: str, field: str) -> float:
   return float(value)
 
 
-def _point(record: dict) -> str:
+def _point(record: dict, line_number: int) -> str:
   """What makes runs replicates: the same overrides but for the seed. A
   record without overrides (a sweep's point always has some) is its own
-  point."""
+  point, named by its line."""
   overrides = record.get('overrides')
   if not isinstance(overrides, dict) or not overrides:
-    return str(id(record))
+    return f'line {line_number}'
   return json.dumps({k: v for k, v in overrides.items() if k != SEED},
                     sort_keys=True)
 
@@ -109,7 +109,7 @@ def load_results(path: str, min_steps: int = 0) -> Runs:
       positive(record[field], f'{path}:{line_number}', field)
     if min_steps and record['steps'] < min_steps:
       continue
-    points.setdefault(_point(record), []).append(record)
+    points.setdefault(_point(record, line_number), []).append(record)
   if not points:
     raise ScalingFitError(f'{path}: no runs' + (
         f' of {min_steps} steps or more' if min_steps else ''))
