@@ -170,6 +170,8 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
       chinchilla=chinchilla_context(chinchilla),
       predictions=list(predictions), targets=targets,
       trained=runs.num_trained(),
+      min_steps=min((r['steps'] for r in runs.records if 'steps' in r),
+                    default=None),
       r_star=beyond.R_STAR, n_decades=_decades(runs.n_params),
       d_decades=_decades(runs.tokens), exponents=exponents_context(joint),
       pinned=PINNED)
