@@ -126,4 +126,14 @@ FINDINGS = (
             'twin agrees in training but not at inference.',
             _test(TWIN_TESTS, 'test_fast_path_ignores_tanh_gelu'),
             '`review/torch_twin.py`: the activation is passed as a function.'),
+    Finding(17, 'Gradients summed over (batch, seq) of 3-D arrays',
+            PERFORMANCE,
+            'Every bias and LayerNorm gradient is a sum over the batch and '
+            'sequence axes of a `[batch, seq, features]` array, which '
+            'XLA:CPU lowers to a slow two-axis reduce-window; a slower step '
+            'than the same model on a flattened token axis.',
+            _test(FINDINGS_TESTS, 'test_gradients_sum_over_one_token_axis')
+            + ('benchmark:ours_vs_naive_jit',),
+            '`sentiment_jax/models.py`, `Encoder.__call__`: the blocks see '
+            'the residual stream as `[batch * seq, embed]`.'),
 )

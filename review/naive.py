@@ -63,6 +63,8 @@ class NaiveEncoderBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
     cfg = self.config
+    # Finding 17: x is [batch, seq, embed], so every bias and LayerNorm
+    # gradient is a sum over two axes.
     # Finding 5: dropout is always on, so evaluation is random too.
     dropout = nn.Dropout(cfg.dropout_rate, deterministic=False)
     y = NaiveAttention(cfg, name='attention')(nn.LayerNorm()(x), mask)

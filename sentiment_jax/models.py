@@ -120,9 +120,10 @@ class SelfAttention(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    """x: `[batch, seq, embed]`; mask: `[batch, seq]` (True = real token)."""
+    """x: `[batch * seq, embed]`, the residual stream as `Encoder` flattens
+    it; mask: `[batch, seq]` (True = real token). Returns x's shape."""
     cfg = self.config
-    batch, seq, embed = x.shape
+    (batch, seq), embed = mask.shape, x.shape[-1]
     head_dim = embed // cfg.num_heads
     qkv = nn.Dense(3 * embed, dtype=cfg.dtype, name='qkv')(x)
     # Split along the fused axis: its gradient is then one concatenate,
@@ -144,7 +145,7 @@ class SelfAttention(nn.Module):
       weights = Dropout(cfg.attention_dropout_rate)(
           weights, deterministic=cfg.deterministic)
     out = jnp.einsum('bhqk,bkhd->bqhd', weights, value)
-    out = out.reshape(batch, seq, embed)
+    out = out.reshape(batch * seq, embed)
     return nn.Dense(embed, dtype=cfg.dtype, name='out')(out)
 
 
@@ -155,7 +156,7 @@ class EncoderBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    """x: `[batch, seq, embed]`; mask: `[batch, seq]`. Returns x's shape."""
+    """x: `[batch * seq, embed]`; mask: `[batch, seq]`. Returns x's shape."""
     cfg = self.config
     dropout = Dropout(cfg.dropout_rate, deterministic=cfg.deterministic)
     y = nn.LayerNorm(dtype=cfg.dtype)(x)
@@ -246,9 +247,16 @@ class Encoder(nn.Module):
     x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
     if cfg.dropout_rate > 0:
       x = Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
+    # The blocks see the stream as `[batch * seq, embed]`: the gradients of
+    # biases and LayerNorm parameters are then sums over one axis, which
+    # XLA:CPU ran 25x faster than the same sum over (batch, seq) of a 3-D
+    # array (1.4 vs 36 ms for [64, 224, 1024]; README, Part 3).
+    batch, seq, embed = x.shape
+    x = x.reshape(batch * seq, embed)
     for i in range(cfg.num_layers):
       x = EncoderBlock(cfg, name=f'layer_{i}')(x, mask)
-    return nn.LayerNorm(dtype=cfg.dtype, name='final_norm')(x)
+    x = nn.LayerNorm(dtype=cfg.dtype, name='final_norm')(x)
+    return x.reshape(batch, seq, embed)
 
 
 class Classifier(nn.Module):
