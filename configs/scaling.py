@@ -79,7 +79,7 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
   (1.5 decades), at batch 2, 4 and then 8 (311 to 2,487 steps): 36 points,
   each model at the learning rate `get_tuning` picks, each point trained at
   three seeds.
-  Above width 16 the loss hardly moves with N, so width 4 is there for what
+  Above width 8 the loss hardly moves with N, so width 4 is there for what
   it says about α. Width 256 (base's model) is left out for time; the
   report predicts base from the law instead.
   """

@@ -116,9 +116,9 @@ def run(config, names: list[str], repeats: int, shape: list[int],
   memory = {w.name: w.ask('rss')['peak_rss_mb'] for w in workers}
   for w in workers:
     w.process.wait()
-  # The peak read before and after the rounds differed by up to 19% on a
-  # shared 2-core machine; MFU divides by the higher, so it is not flattered
-  # by a slow read.
+  # One read of the peak ranged from 253 to 310 GFLOP/s across runs on a
+  # shared 2-core machine; MFU divides by the higher of two reads, so it is
+  # not flattered by a slow one.
   peak_reads = [peak_before, timing.matmul_peak()]
   peak = max(peak_reads)
   cfg = models.TransformerConfig.from_run_config(config,
@@ -165,7 +165,8 @@ def print_table(result: dict) -> None:
   s = result['shape']
   reads = ' and '.join(f'{p:.1f}' for p in result['matmul_peak_reads_gflops'])
   print(f'matmul peak (2048^3 f32, JAX): {result["matmul_peak_gflops"]:.1f} '
-        f'GFLOP/s (reads before and after: {reads}); {result["cpu_count"]} CPUs; train [{s["batch"]}, '
+        f'GFLOP/s (reads before and after: {reads}); '
+        f'{result["cpu_count"]} CPUs; train [{s["batch"]}, '
         f'{s["seq_len"]}], eval [{s["eval_batch"]}, {s["seq_len"]}], predict '
         f'[1, {s["predict_tokens"]}]; median (min-max) of '
         f'{result["repeats"]} alternating rounds')
