@@ -22,11 +22,14 @@ class Tuning:
   Every rate of a model's grid trains the model with the `proxy` overrides
   (a cheap stand-in: less data); the rate whose proxy ends at the lowest
   validation loss trains all of that model's points. `learning_rates` maps a
-  model's overrides to its grid, so a grid can follow the width.
+  model's overrides to its grid, so a grid can follow the width. A best rate
+  at the grid's edge says only that the optimum may lie beyond it, so up to
+  `max_extensions` times the grid grows by one rate past that edge.
   """
 
   learning_rates: Callable[[dict[str, Any]], Sequence[float]]
   proxy: dict[str, Any]
+  max_extensions: int = 0
 
   def rates(self, model: dict[str, Any]) -> tuple[float, ...]:
     """The grid of `model`, checked."""
@@ -36,6 +39,21 @@ class Tuning:
       raise SweepError(f'get_tuning() gives {point_name(model)} the learning '
                        f'rates {rates!r}; give a list of positive floats')
     return rates
+
+
+def beyond_edge(losses: dict[float, float]) -> float | None:
+  """The next rate to try when the lowest proxy loss of `losses` (rate ->
+  loss) sits at the lowest or highest rate: one step past that edge, at the
+  ratio of the edge's two rates. None when the best is inside the grid."""
+  rates = sorted(losses)
+  if len(rates) < 2:
+    return None
+  best = min(rates, key=losses.get)
+  if best == rates[0]:
+    return float(f'{rates[0] ** 2 / rates[1]:.3g}')
+  if best == rates[-1]:
+    return float(f'{rates[-1] ** 2 / rates[-2]:.3g}')
+  return None
 
 
 def load_sweep(config_filename: str) -> tuple[list[dict[str, Any]],
@@ -61,7 +79,8 @@ def load_sweep(config_filename: str) -> tuple[list[dict[str, Any]],
     rates = spec.get('learning_rates', ())
     # One list for every model, or a function of the model's overrides.
     grid = rates if callable(rates) else lambda model: rates
-    tuning = Tuning(grid, dict(spec.get('proxy', {})))
+    tuning = Tuning(grid, dict(spec.get('proxy', {})),
+                    int(spec.get('max_extensions', 0)))
   return points, tuning
 
 

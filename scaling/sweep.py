@@ -210,6 +210,49 @@ def train_point(config_filename: str, fixed: dict[str, Any],
   return time.perf_counter() - started
 
 
+def proxies(models: list[dict[str, Any]], grids: dict[str, list[float]],
+            tuning: Tuning) -> list[dict[str, Any]]:
+  """The proxy run of every model at every rate of its grid."""
+  return [proxy(m, rate, tuning) for m in models for rate in grids[point_name(m)]]
+
+
+def proxy(model: dict[str, Any], rate: float, tuning: Tuning
+          ) -> dict[str, Any]:
+  """The overrides of `model`'s proxy run at learning rate `rate`."""
+  return {**model, **tuning.proxy, 'train.learning_rate': rate}
+
+
+def tune(config_filename: str, config: ml_collections.ConfigDict,
+         fixed: dict[str, Any], models: list[dict[str, Any]],
+         grids: dict[str, list[float]], tuning: Tuning, workdir: Path,
+         tokenizer: Path) -> dict[str, float]:
+  """Each model's learning rate: trains the proxies of `grids` (extended past
+  an edge that wins, `tuning.max_extensions` times at most) and returns the
+  rate of each model's lowest proxy validation loss, by model name."""
+  for extension in range(tuning.max_extensions + 1):
+    tuned = run_points('tuning', config_filename, config, fixed,
+                       proxies(models, grids, tuning), workdir / 'tuning',
+                       workdir / TUNING_RESULTS, tokenizer)
+    losses = {point_name(m): {
+        rate: tuned[point_name(proxy(m, rate, tuning))]['best_val_loss']
+        for rate in grids[point_name(m)]} for m in models}
+    beyond = {name: points_lib.beyond_edge(losses[name]) for name in grids}
+    beyond = {name: rate for name, rate in beyond.items() if rate}
+    if extension == tuning.max_extensions or not beyond:
+      break
+    for name, rate in beyond.items():
+      print(f'{name}: best proxy at the edge of {sorted(grids[name])}; '
+            f'trying {rate}', flush=True)
+      grids[name].append(rate)
+  rates = {}
+  for name, trials in losses.items():
+    rates[name] = min(trials, key=trials.get)
+    print(f'tuned {name}: learning rate {rates[name]} (proxy val loss '
+          + ', '.join(f'{r}: {trials[r]:.4f}' for r in sorted(trials)) + ')',
+          flush=True)
+  return rates
+
+
 def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
               fixed: dict[str, Any], points: list[dict[str, Any]],
               workdir: Path, tuning: Tuning | None = None) -> None:
@@ -224,25 +267,13 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
                        'drop one of them')
     models = [dict(m) for m in dict.fromkeys(
         tuple(model_of(p).items()) for p in points)]
-    grids = {point_name(m): tuning.rates(m) for m in models}
-    proxies = [{**m, **tuning.proxy, 'train.learning_rate': rate}
-               for m in models for rate in grids[point_name(m)]]
-    check_points(proxies, config, fixed)
+    grids = {point_name(m): list(tuning.rates(m)) for m in models}
+    check_points(proxies(models, grids, tuning), config, fixed)
   workdir.mkdir(parents=True, exist_ok=True)
   tokenizer = shared_tokenizer(config, workdir)
   if tuning:
-    tuned = run_points('tuning', config_filename, config, fixed, proxies,
-                       workdir / 'tuning', workdir / TUNING_RESULTS, tokenizer)
-    rates = {}
-    for model in models:
-      trials = [(tuned[point_name({**model, **tuning.proxy,
-                                   'train.learning_rate': rate})],
-                 rate) for rate in grids[point_name(model)]]
-      best, rate = min(trials, key=lambda t: t[0]['best_val_loss'])
-      rates[point_name(model)] = rate
-      print(f'tuned {point_name(model)}: learning rate {rate} (proxy val '
-            'loss ' + ', '.join(f'{r}: {t["best_val_loss"]:.4f}'
-                                for t, r in trials) + ')', flush=True)
+    rates = tune(config_filename, config, fixed, models, grids, tuning,
+                 workdir, tokenizer)
     points = [{**p, 'train.learning_rate': rates[point_name(model_of(p))]}
               for p in points]
   run_points('sweep', config_filename, config, fixed, points, workdir,

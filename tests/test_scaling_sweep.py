@@ -24,6 +24,8 @@ FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
 TINY_MODELS = ('num_layers=1,embed_dim=16,mlp_dim=64',
                'num_layers=1,embed_dim=32,mlp_dim=128')
 TINY_RATES = (0.001, 0.003)  # configs/scaling.py's tiny learning-rate grid.
+# Its one extension past the edge that wins: one grid ratio (3x) further.
+PAST_EDGE = {0.001: 0.000333, 0.003: 0.009}
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
@@ -60,13 +62,19 @@ def swept(tmp_path_factory, sentiment_csv):
 def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   workdir, stdout = swept
   records = read_jsonl(workdir / 'results.jsonl')
-  # Each model trains at the rate whose proxy reached the lowest val loss.
+  # Two rates always put the best at an edge, so each model's grid grows by
+  # one rate past the edge that won; it then trains at the rate whose proxy
+  # reached the lowest val loss of its three.
   trials = {r['name']: r['best_val_loss']
             for r in read_jsonl(workdir / 'tuning.jsonl')}
-  assert len(trials) == len(TINY_MODELS) * len(TINY_RATES)
-  best = [min(TINY_RATES, key=lambda rate: trials[
-      f'{model},train_fraction=0.5,batch_size=16,learning_rate={rate}'])
-          for model in TINY_MODELS]
+  assert len(trials) == len(TINY_MODELS) * (len(TINY_RATES) + 1)
+  proxy = lambda model, rate: trials[
+      f'{model},train_fraction=0.5,batch_size=16,learning_rate={rate}']
+  best = []
+  for model in TINY_MODELS:
+    edge = min(TINY_RATES, key=lambda rate: proxy(model, rate))
+    best.append(min((*TINY_RATES, PAST_EDGE[edge]),
+                    key=lambda rate: proxy(model, rate)))
   assert [r['name'] for r in records] == [
       f'{model},train_fraction=1.0,batch_size=16,learning_rate={rate}'
       for model, rate in zip(TINY_MODELS, best)]
@@ -93,7 +101,8 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
     assert not record['resumed']
     assert (workdir / record['name'] / 'train.log').is_file()
   assert records[0]['n_params'] < records[1]['n_params']
-  assert 'tuning run 4 of 4' in stdout and 'sweep run 2 of 2' in stdout
+  assert 'tuning run 6 of 6' in stdout and 'sweep run 2 of 2' in stdout
+  assert 'best proxy at the edge of' in stdout
   assert 'ETA' in stdout
   # The fit reads the results as written.
   runs = runs_lib.load_results(str(workdir / 'results.jsonl'))
@@ -105,7 +114,8 @@ def test_rerun_skips_finished_points(swept, sentiment_csv):
   workdir, _ = swept
   before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
   result = check_ok(run_sweep(*sweep_args(workdir, sentiment_csv)))
-  assert result.stdout.count('skipped') == 6
+  # Four proxies, then six with the extensions, then the two points.
+  assert result.stdout.count('skipped') == 12
   after = {p: p.stat().st_mtime_ns for p in workdir.rglob('*') if p.is_file()}
   assert after == before  # Nothing retrained, results.jsonl untouched.
 
@@ -203,6 +213,13 @@ def test_learning_rate_grid_may_follow_the_model(tmp_path, sentiment_csv):
   assert_one_line_error(result, 'embed_dim=32', 'learning rates ()',
                         'positive floats')
   assert not (tmp_path / 'sweep').exists()
+
+
+def test_grid_grows_only_past_a_winning_edge():
+  assert points.beyond_edge({1e-3: 0.5, 2e-3: 0.4, 4e-3: 0.6}) is None
+  assert points.beyond_edge({1e-3: 0.3, 2e-3: 0.4, 4e-3: 0.6}) == 5e-4
+  assert points.beyond_edge({4e-3: 0.3, 1e-3: 0.5, 2e-3: 0.4}) == 8e-3
+  assert points.beyond_edge({1e-3: 0.3}) is None
 
 
 def test_failing_point_stops_the_sweep(tmp_path, sentiment_csv):
