@@ -43,6 +43,9 @@ _WORKER = flags.DEFINE_string('worker', None, 'Internal: run one variant.')
 _SHAPE = flags.DEFINE_list('shape', None, 'Internal: batch,seq,eval_batch.')
 
 KINDS = ('train', 'eval', 'predict')
+# A variant that has them (ours) also runs its train step's matmuls alone,
+# one by one, in every round: how much of the step they take.
+MATMULS = 'matmuls'
 
 
 def shrink(config) -> None:
@@ -60,10 +63,15 @@ def worker(config, name: str, shape: list[int]) -> None:
   variant = variants_lib.build(name, config, *shape)
   calls = {'train': variant.train, 'eval': variant.eval,
            'predict': variant.predict}
-  for kind in KINDS:  # Warm-up: compile and touch every buffer.
-    calls[kind]()
-    calls[kind]()
-  print(json.dumps({'ready': True, 'threads': variant.threads}), flush=True)
+  ready = {'ready': True, 'threads': variant.threads}
+  if variant.matmuls:
+    calls[MATMULS] = variant.matmuls
+    ready.update(matmul_count=variant.matmuls.count,
+                 matmul_tflops=variant.matmuls.flops / 1e12)
+  for call in calls.values():  # Warm-up: compile and touch every buffer.
+    call()
+    call()
+  print(json.dumps(ready), flush=True)
   for line in sys.stdin:
     command = line.strip()
     if command == 'rss':
@@ -107,12 +115,16 @@ def run(config, names: list[str], repeats: int, shape: list[int],
   batch, seq, eval_batch = shape
   peak_before = timing.matmul_peak()
   workers = [Worker(name, argv) for name in names]
-  threads = {w.name: w.ask()['threads'] for w in workers}  # All warm now.
+  ready = {w.name: w.ask() for w in workers}  # All warm now.
   times = {w.name: {kind: [] for kind in KINDS} for w in workers}
   for _ in range(repeats):
     for kind in KINDS:
       for w in workers:
         times[w.name][kind].append(w.ask(kind)['seconds'])
+    for w in workers:
+      if 'matmul_count' in ready[w.name]:
+        times[w.name].setdefault(MATMULS, []).append(
+            w.ask(MATMULS)['seconds'])
   memory = {w.name: w.ask('rss')['peak_rss_mb'] for w in workers}
   for w in workers:
     w.process.wait()
@@ -136,13 +148,23 @@ def run(config, names: list[str], repeats: int, shape: list[int],
   for name in names:
     train = summarise(times[name]['train'])
     result['variants'][name] = {
-        'threads': threads[name], 'train': train,
+        'threads': ready[name]['threads'], 'train': train,
         'eval': summarise(times[name]['eval']),
         'predict': summarise(times[name]['predict']),
         'examples_per_s': batch / train['median_s'],
         'tokens_per_s': batch * seq / train['median_s'],
         'mfu': flops / train['median_s'] / peak,
         'peak_rss_mb': memory[name]}
+    if MATMULS in times[name]:
+      alone = summarise(times[name][MATMULS])
+      matmul_flops = ready[name]['matmul_tflops'] * 1e12
+      result['variants'][name][MATMULS] = {
+          **alone, 'count': ready[name]['matmul_count'],
+          'tflops': ready[name]['matmul_tflops'],
+          # Of the step's median, the share its matmuls alone take; and
+          # the MFU the step would have if it were only those matmuls.
+          'share_of_step': alone['median_s'] / train['median_s'],
+          'mfu': matmul_flops / alone['median_s'] / peak}
   throughput = {n: v['tokens_per_s'] for n, v in result['variants'].items()}
 
   def ratio(a, b):
@@ -158,6 +180,12 @@ def run(config, names: list[str], repeats: int, shape: list[int],
       ours_2dev_vs_ours=ratio('ours_2dev', 'ours'),
       ours_2dev_vs_torch_eager=ratio('ours_2dev', 'torch_eager'),
       mfu=result['variants'].get('ours', {}).get('mfu'))
+  ours, eager = (result['variants'].get(n) for n in ('ours', 'torch_eager'))
+  # The ceiling of ours_vs_torch_eager with these matmul kernels: ours' step
+  # if it were nothing but its matmuls.
+  result['ours_matmuls_alone_vs_torch_eager'] = (
+      eager['train']['median_s'] / ours[MATMULS]['median_s']
+      if ours and eager and MATMULS in ours else None)
   return result
 
 
@@ -180,10 +208,18 @@ def print_table(result: dict) -> None:
           f'{v["examples_per_s"]:>7.1f}{v["mfu"]:>7.1%}'
           f'{1e3 * v["eval"]["median_s"]:>9.1f}'
           f'{1e3 * v["predict"]["median_s"]:>11.1f}{v["peak_rss_mb"]:>9.0f}')
+  for name, v in result['variants'].items():
+    if MATMULS in v:
+      m = v[MATMULS]
+      print(f'{name}: its {m["count"]} matmuls ({m["tflops"]:.3f} TFLOP), '
+            f'each run alone: {1e3 * m["median_s"]:.0f} ms '
+            f'({1e3 * m["min_s"]:.0f}-{1e3 * m["max_s"]:.0f}), '
+            f'{m["share_of_step"]:.0%} of its step; MFU {m["mfu"]:.1%} '
+            'were the step only these')
   for key in ('ours_vs_torch_eager', 'ours_vs_torch_compile', 'ours_vs_naive',
               'ours_vs_naive_jit', 'ours_vs_ours_ynnpack',
               'ours_vs_ours_small_pages', 'ours_2dev_vs_ours',
-              'ours_2dev_vs_torch_eager'):
+              'ours_2dev_vs_torch_eager', 'ours_matmuls_alone_vs_torch_eager'):
     if result[key] is not None:
       print(f'{key}: {result[key]:.2f}x train tokens/s')
 

@@ -5,7 +5,8 @@ each run one complete, synchronised unit of work on fixed random data:
   naive            review/naive.py as written: a fresh jit every step.
   naive_jit        the naive model inside our jitted, donated step (what
                    remains is the head loop and unfused Q/K/V, finding 12).
-  ours             sentiment_jax's step, `steps.jit_train_step`.
+  ours             sentiment_jax's step, `steps.jit_train_step`; also its
+                   matmuls, each run alone (`review/matmuls.py`).
   ours_2dev        the same step data-parallel over 2 host CPU devices.
   ours_ynnpack     ours with XLA:CPU's default YNNPACK dot kernels, which
                    `sentiment_jax` turns off on import.
@@ -26,7 +27,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from review import naive
+from review import matmuls, naive
 from sentiment_jax import models, sharding, steps
 
 NAMES = ('naive', 'naive_jit', 'ours', 'ours_ynnpack', 'ours_small_pages',
@@ -50,6 +51,8 @@ class Variant:
   eval: Callable[[], None]
   predict: Callable[[], None]
   threads: int
+  # ours only: the train step's matmuls, each run alone (`review/matmuls.py`).
+  matmuls: matmuls.MatmulFloor | None = None
 
 
 def predict_tokens(config: models.TransformerConfig) -> int:
@@ -103,6 +106,9 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
   # naive eval step already is).
   predict_step = eval_step if name == 'naive_jit' else jax.jit(
       lambda p, t: eval_model.apply({'params': p}, t))
+  floor = (matmuls.MatmulFloor(matmuls.step_matmuls(steps.train_step, state,
+                                                     batch))
+           if name == 'ours' else None)
   state = parallel.replicate(state)
   step = steps.jit_train_step(parallel)
   holder = [state]
@@ -116,7 +122,7 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
       train,
       lambda: jax.block_until_ready(eval_step(holder[0].params, eval_tokens)),
       lambda: jax.block_until_ready(predict_step(holder[0].params, one)),
-      os.cpu_count())
+      os.cpu_count(), floor)
 
 
 def _torch_variant(name: str, config: models.TransformerConfig, data: dict,

@@ -36,6 +36,14 @@ def test_last_line_is_the_json_result(quick):
     assert variant['threads'] >= 1
   assert 'torch_compile' not in last['variants']
   assert last['ours_vs_torch_compile'] is None
+  # Ours also timed its step's matmuls alone, in every round; no one else.
+  alone = last['variants']['ours']['matmuls']
+  assert alone['n'] == 2 and alone['count'] > 0
+  assert alone['tflops'] == pytest.approx(last['train_tflops_per_step'])
+  assert alone['share_of_step'] == pytest.approx(
+      alone['median_s'] / last['variants']['ours']['train']['median_s'])
+  assert last['ours_matmuls_alone_vs_torch_eager'] > 0
+  assert 'matmuls' not in last['variants']['ours_2dev']
 
 
 def test_report_renders_every_finding_and_the_measured_rows(quick):
@@ -47,6 +55,7 @@ def test_report_renders_every_finding_and_the_measured_rows(quick):
   assert 'One fused QKV' not in text  # naive_jit did not run.
   assert 'Batch split over 2 host devices' in text
   assert f'{results["ours_vs_torch_eager"]:.2f}×' in text
+  assert 'matmuls of ours\' step' in text
 
 
 def test_an_unknown_variant_is_refused_in_one_line():
