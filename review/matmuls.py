@@ -2,11 +2,13 @@
 
 `step_matmuls(fn, *args)` lists every `dot_general` that tracing `fn`
 produces, forward and backward, nested jaxprs included. `MatmulFloor` runs
-each of them alone, jitted, on random operands of its shapes. The sum of
-their times is what the step would take if it did nothing but its matmuls,
-each at the speed it reaches alone: the benchmark times it in the same
-rounds as the step, so that the step's time splits into its matmuls and the
-rest (LayerNorm, softmax, transposes, the optimizer) as a ratio from one run.
+each of them alone, jitted, on random operands of its shapes, and
+`TorchMatmulFloor` the same in PyTorch. The sum of their times is what the
+step would take if it did nothing but its matmuls, each at the speed it
+reaches alone: the benchmark times it in the same rounds as the steps, so
+that a step's time splits into its matmuls and the rest (LayerNorm,
+softmax, transposes, the optimizer), and the two libraries' matmul kernels
+compare on the same products, as ratios from one run.
 """
 
 from __future__ import annotations
@@ -54,49 +56,65 @@ def step_matmuls(fn: Callable, *args) -> list[Matmul]:
   return found
 
 
-def canonical(m: Matmul) -> Matmul:
-  """The same product with operands laid out as a batched GEMM wants them:
-  lhs `[batch..., free..., contracted...]`, rhs `[batch..., contracted...,
-  free...]`. Other layouts make XLA copy an operand first, and that copy is
-  not matmul time."""
+def gemm_shape(m: Matmul) -> tuple[int, ...]:
+  """The GEMM that computes `m`: `(rows, inner, cols)`, or `(batch, rows,
+  inner, cols)` with batch dimensions, each the product of `m`'s batch, lhs
+  free, contracted and rhs free dimensions. Operands made in that layout
+  need no copy first, which would not be matmul time."""
   (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = m.dimension_numbers
   lhs_free = [d for d in range(len(m.lhs))
-              if d not in lhs_contract and d not in lhs_batch]
+              if d not in lhs_contract + lhs_batch]
   rhs_free = [d for d in range(len(m.rhs))
-              if d not in rhs_contract and d not in rhs_batch]
-  lhs = [*lhs_batch, *lhs_free, *lhs_contract]
-  rhs = [*rhs_batch, *rhs_contract, *rhs_free]
-  batch, contract = len(lhs_batch), len(lhs_contract)
-  dims = ((tuple(range(len(lhs) - contract, len(lhs))),
-           tuple(range(batch, batch + contract))),
-          (tuple(range(batch)), tuple(range(batch))))
-  return Matmul(tuple(m.lhs[d] for d in lhs), tuple(m.rhs[d] for d in rhs),
-                dims, m.flops)
+              if d not in rhs_contract + rhs_batch]
+  size = lambda shape, dims: math.prod(shape[d] for d in dims)
+  shape = (size(m.lhs, lhs_batch), size(m.lhs, lhs_free),
+           size(m.lhs, lhs_contract), size(m.rhs, rhs_free))
+  return shape if lhs_batch else shape[1:]
+
+
+def _operands(matmuls: list[Matmul]) -> list[tuple[np.ndarray, np.ndarray]]:
+  """Random float32 operands of each matmul's GEMM, one pair per distinct
+  shape (so a floor keeps one copy, and times matmuls, not allocation)."""
+  rng = np.random.default_rng(0)
+  pairs = {}
+  for shape in map(gemm_shape, matmuls):
+    if shape not in pairs:
+      *batch, rows, inner, cols = shape
+      pairs[shape] = (rng.standard_normal((*batch, rows, inner), np.float32),
+                      rng.standard_normal((*batch, inner, cols), np.float32))
+  return [pairs[gemm_shape(m)] for m in matmuls]
 
 
 class MatmulFloor:
-  """Calling it runs each matmul of `matmuls` once, alone, in turn (float32),
-  each in its `canonical` layout."""
+  """Calling it runs each of `matmuls` once, alone, in turn, as its GEMM in
+  float32 (`jnp.matmul`, jitted once per shape)."""
 
   def __init__(self, matmuls: list[Matmul]):
-    rng = np.random.default_rng(0)
-    # Each distinct shape compiles once and keeps its operands, so a call
-    # times matmuls, not allocation or compilation.
-    kernels = {}
-    self._calls = []
-    for m in map(canonical, matmuls):
-      key = (m.lhs, m.rhs, m.dimension_numbers)
-      if key not in kernels:
-        dims = m.dimension_numbers
-        kernels[key] = (
-            jax.jit(lambda a, b, dims=dims: jax.lax.dot_general(a, b, dims)),
-            jax.numpy.asarray(rng.standard_normal(m.lhs, np.float32)),
-            jax.numpy.asarray(rng.standard_normal(m.rhs, np.float32)))
-      self._calls.append(kernels[key])
+    kernel = jax.jit(jax.numpy.matmul)
+    self._calls = [(kernel, jax.numpy.asarray(a), jax.numpy.asarray(b))
+                   for a, b in _operands(matmuls)]
     self.flops = sum(m.flops for m in matmuls)
     self.count = len(matmuls)
-    self()  # Compile every kernel now.
+    self()  # Compile every shape now.
 
   def __call__(self) -> None:
     for kernel, lhs, rhs in self._calls:
       jax.block_until_ready(kernel(lhs, rhs))
+
+
+class TorchMatmulFloor:
+  """The same, in PyTorch (`torch.matmul`): its kernels on our matmuls."""
+
+  def __init__(self, matmuls: list[Matmul]):
+    import torch  # Here, so the JAX variants' processes never load it.
+
+    self._torch = torch
+    self._calls = [(torch.from_numpy(a), torch.from_numpy(b))
+                   for a, b in _operands(matmuls)]
+    self.flops = sum(m.flops for m in matmuls)
+    self.count = len(matmuls)
+
+  def __call__(self) -> None:
+    with self._torch.no_grad():
+      for lhs, rhs in self._calls:
+        self._torch.matmul(lhs, rhs)

@@ -12,7 +12,8 @@ each run one complete, synchronised unit of work on fixed random data:
                    `sentiment_jax` turns off on import.
   ours_small_pages ours with glibc's malloc left on 4 KiB pages: the
                    huge pages that `sentiment_jax.hugepages` asks for, off.
-  torch_eager      review/torch_twin.py, eager.
+  torch_eager      review/torch_twin.py, eager; also ours' step's matmuls
+                   in PyTorch, each run alone.
   torch_compile    the same under `torch.compile`.
 `review/benchmark.py` runs each in its own process, so imports, threads and
 peak memory are per variant.
@@ -51,8 +52,9 @@ class Variant:
   eval: Callable[[], None]
   predict: Callable[[], None]
   threads: int
-  # ours only: the train step's matmuls, each run alone (`review/matmuls.py`).
-  matmuls: matmuls.MatmulFloor | None = None
+  # ours and torch_eager: ours' train-step matmuls, each run alone
+  # (`review/matmuls.py`), in that variant's library.
+  matmuls: matmuls.MatmulFloor | matmuls.TorchMatmulFloor | None = None
 
 
 def predict_tokens(config: models.TransformerConfig) -> int:
@@ -68,6 +70,16 @@ def random_data(config: models.TransformerConfig, batch: int, seq: int,
                                np.int32),
           'one': rng.integers(3, config.vocab_size,
                               (1, predict_tokens(config)), np.int32)}
+
+
+def step_matmuls(run_config, config: models.TransformerConfig,
+                 data: dict) -> list[matmuls.Matmul]:
+  """The matmuls of ours' train step on `data`'s batch."""
+  state = steps.create_train_state(jax.random.PRNGKey(0), run_config,
+                                   models.Classifier(config), 1000)
+  return matmuls.step_matmuls(
+      steps.train_step, state,
+      {'tokens': data['tokens'], 'label': data['label']})
 
 
 def _jax_variant(name: str, run_config, config: models.TransformerConfig,
@@ -106,8 +118,7 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
   # naive eval step already is).
   predict_step = eval_step if name == 'naive_jit' else jax.jit(
       lambda p, t: eval_model.apply({'params': p}, t))
-  floor = (matmuls.MatmulFloor(matmuls.step_matmuls(steps.train_step, state,
-                                                     batch))
+  floor = (matmuls.MatmulFloor(step_matmuls(run_config, config, data))
            if name == 'ours' else None)
   state = parallel.replicate(state)
   step = steps.jit_train_step(parallel)
@@ -126,7 +137,8 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
 
 
 def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
-                   params) -> Variant:
+                   params, floor: matmuls.TorchMatmulFloor | None
+                   ) -> Variant:
   import torch  # Here, so the JAX variants' processes never load it.
 
   from review import torch_twin
@@ -153,7 +165,7 @@ def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
       forward(x).sum().item()
 
   return Variant(train, lambda: infer(eval_tokens), lambda: infer(one),
-                 torch.get_num_threads())
+                 torch.get_num_threads(), floor)
 
 
 def build(name: str, run_config, batch: int, seq: int,
@@ -167,5 +179,7 @@ def build(name: str, run_config, batch: int, seq: int,
   if name.startswith('torch'):
     params = models.Classifier(config).init(
         jax.random.PRNGKey(0), data['tokens'][:1])['params']
-    return _torch_variant(name, config, data, params)
+    floor = (matmuls.TorchMatmulFloor(step_matmuls(run_config, config, data))
+             if name == 'torch_eager' else None)
+    return _torch_variant(name, config, data, params, floor)
   return _jax_variant(name, run_config, config, data)

@@ -43,6 +43,12 @@ def test_last_line_is_the_json_result(quick):
   assert alone['share_of_step'] == pytest.approx(
       alone['median_s'] / last['variants']['ours']['train']['median_s'])
   assert last['ours_matmuls_alone_vs_torch_eager'] > 0
+  # PyTorch ran the same matmuls (ours' step's) in its own kernels.
+  torch_alone = last['variants']['torch_eager']['matmuls']
+  assert (torch_alone['count'], torch_alone['tflops']) == (
+      alone['count'], alone['tflops'])
+  assert last['ours_matmuls_vs_torch_matmuls'] == pytest.approx(
+      torch_alone['median_s'] / alone['median_s'])
   assert 'matmuls' not in last['variants']['ours_2dev']
 
 

@@ -28,33 +28,38 @@ def test_the_train_steps_matmuls_are_the_flop_formulas():
       * models.forward_flops(model_config, seq))
 
 
-@pytest.mark.parametrize('lhs_shape, rhs_shape, dims', [
-    ((6, 5), (5, 4), (((1,), (0,)), ((), ()))),  # Already canonical.
-    ((7, 5), (7, 3), (((0,), (0,)), ((), ()))),  # A weight gradient: x^T dy.
+@pytest.mark.parametrize('lhs_shape, rhs_shape, dims, gemm', [
+    ((6, 5), (5, 4), (((1,), (0,)), ((), ())), (6, 5, 4)),
+    ((7, 5), (7, 3), (((0,), (0,)), ((), ())), (5, 7, 3)),  # x^T dy.
     ((2, 3, 4, 5), (2, 6, 4, 5),  # Attention scores, heads on axis 2.
-     (((3,), (3,)), ((0, 2), (0, 2)))),
+     (((3,), (3,)), ((0, 2), (0, 2))), (8, 3, 5, 6)),
 ])
-def test_a_canonical_matmul_is_the_same_product(lhs_shape, rhs_shape, dims):
+def test_a_matmul_is_its_gemm(lhs_shape, rhs_shape, dims, gemm):
+  # The GEMM of gemm_shape, on the operands laid out as it wants them,
+  # computes the matmul's product, and the same FLOPs.
+  assert matmuls.gemm_shape(matmuls.Matmul(lhs_shape, rhs_shape, dims, 0)) \
+      == gemm
   rng = np.random.default_rng(0)
   lhs = rng.standard_normal(lhs_shape, np.float32)
   rhs = rng.standard_normal(rhs_shape, np.float32)
-  expected = jax.lax.dot_general(lhs, rhs, dims)
-  m = matmuls.Matmul(lhs_shape, rhs_shape, dims, 0)
-  c = matmuls.canonical(m)
   (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = dims
-  free = lambda n, *used: [d for d in range(n) if d not in sum(used, ())]
-  lhs_t = lhs.transpose([*lhs_batch, *free(lhs.ndim, lhs_batch, lhs_contract),
-                         *lhs_contract])
-  rhs_t = rhs.transpose([*rhs_batch, *rhs_contract,
-                         *free(rhs.ndim, rhs_batch, rhs_contract)])
-  assert (lhs_t.shape, rhs_t.shape) == (c.lhs, c.rhs)
+  free = lambda x, *used: [d for d in range(x.ndim) if d not in sum(used, ())]
+  *batch, rows, inner, cols = gemm
+  lhs_gemm = lhs.transpose([*lhs_batch, *free(lhs, lhs_batch, lhs_contract),
+                            *lhs_contract]).reshape(*batch, rows, inner)
+  rhs_gemm = rhs.transpose([*rhs_batch, *rhs_contract,
+                            *free(rhs, rhs_batch, rhs_contract)]).reshape(
+                                *batch, inner, cols)
   np.testing.assert_allclose(
-      jax.lax.dot_general(lhs_t, rhs_t, c.dimension_numbers), expected,
-      rtol=1e-5, atol=1e-5)
+      lhs_gemm @ rhs_gemm,
+      np.asarray(jax.lax.dot_general(lhs, rhs, dims)).reshape(
+          *batch, rows, cols), rtol=1e-5, atol=1e-5)
 
 
-def test_the_floor_counts_every_occurrence_of_a_matmul():
+@pytest.mark.parametrize('floor', [matmuls.MatmulFloor,
+                                   matmuls.TorchMatmulFloor])
+def test_a_floor_counts_every_occurrence_of_a_matmul(floor):
   found = [matmuls.Matmul((8, 4), (4, 2), (((1,), (0,)), ((), ())), 128)] * 3
-  floor = matmuls.MatmulFloor(found)
+  floor = floor(found)
   assert (floor.count, floor.flops) == (3, 384)
   floor()
