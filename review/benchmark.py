@@ -43,9 +43,11 @@ _WORKER = flags.DEFINE_string('worker', None, 'Internal: run one variant.')
 _SHAPE = flags.DEFINE_list('shape', None, 'Internal: batch,seq,eval_batch.')
 
 KINDS = ('train', 'eval', 'predict')
-# A variant that has them (ours, torch_eager) also runs ours' train-step
-# matmuls alone, one by one, in every round: how much of its step they take.
-MATMULS = 'matmuls'
+# Ours and torch_eager also run ours' train-step matmuls alone, one by one,
+# in every round, in their own library's kernels (how much of the step they
+# take); torch_eager runs them in XLA's kernels too, so that the two
+# libraries' kernels compare inside one process.
+MATMULS, MATMULS_XLA = 'matmuls', 'matmuls_xla'
 
 
 def shrink(config) -> None:
@@ -63,11 +65,11 @@ def worker(config, name: str, shape: list[int]) -> None:
   variant = variants_lib.build(name, config, *shape)
   calls = {'train': variant.train, 'eval': variant.eval,
            'predict': variant.predict}
-  ready = {'ready': True, 'threads': variant.threads}
-  if variant.matmuls:
-    calls[MATMULS] = variant.matmuls
-    ready.update(matmul_count=variant.matmuls.count,
-                 matmul_tflops=variant.matmuls.flops / 1e12)
+  ready = {'ready': True, 'threads': variant.threads, 'floors': {}}
+  for kind, floor in variant.matmuls.items():
+    calls[kind] = floor
+    ready['floors'][kind] = {'count': floor.count,
+                             'tflops': floor.flops / 1e12}
   for call in calls.values():  # Warm-up: compile and touch every buffer.
     call()
     call()
@@ -122,9 +124,8 @@ def run(config, names: list[str], repeats: int, shape: list[int],
       for w in workers:
         times[w.name][kind].append(w.ask(kind)['seconds'])
     for w in workers:
-      if 'matmul_count' in ready[w.name]:
-        times[w.name].setdefault(MATMULS, []).append(
-            w.ask(MATMULS)['seconds'])
+      for kind in ready[w.name]['floors']:
+        times[w.name].setdefault(kind, []).append(w.ask(kind)['seconds'])
   memory = {w.name: w.ask('rss')['peak_rss_mb'] for w in workers}
   for w in workers:
     w.process.wait()
@@ -155,16 +156,15 @@ def run(config, names: list[str], repeats: int, shape: list[int],
         'tokens_per_s': batch * seq / train['median_s'],
         'mfu': flops / train['median_s'] / peak,
         'peak_rss_mb': memory[name]}
+    for kind, floor in ready[name]['floors'].items():
+      alone = summarise(times[name][kind])
+      result['variants'][name][kind] = {
+          **alone, **floor,
+          # The MFU of a step that were only these matmuls.
+          'mfu': floor['tflops'] * 1e12 / alone['median_s'] / peak}
     if MATMULS in times[name]:
-      alone = summarise(times[name][MATMULS])
-      matmul_flops = ready[name]['matmul_tflops'] * 1e12
-      result['variants'][name][MATMULS] = {
-          **alone, 'count': ready[name]['matmul_count'],
-          'tflops': ready[name]['matmul_tflops'],
-          # Of the step's median, the share its matmuls alone take; and
-          # the MFU the step would have if it were only those matmuls.
-          'share_of_step': alone['median_s'] / train['median_s'],
-          'mfu': matmul_flops / alone['median_s'] / peak}
+      result['variants'][name][MATMULS]['share_of_step'] = (
+          result['variants'][name][MATMULS]['median_s'] / train['median_s'])
   throughput = {n: v['tokens_per_s'] for n, v in result['variants'].items()}
 
   def ratio(a, b):
@@ -186,10 +186,11 @@ def run(config, names: list[str], repeats: int, shape: list[int],
   result['ours_matmuls_alone_vs_torch_eager'] = (
       eager['train']['median_s'] / ours[MATMULS]['median_s']
       if ours and eager and MATMULS in ours else None)
-  # The same matmuls in each library's kernels (> 1: XLA's are faster).
-  result['ours_matmuls_vs_torch_matmuls'] = (
-      eager[MATMULS]['median_s'] / ours[MATMULS]['median_s']
-      if ours and eager and MATMULS in ours and MATMULS in eager else None)
+  # The same matmuls in XLA's and PyTorch's kernels, in one process
+  # (> 1: XLA's are faster).
+  result['xla_matmuls_vs_torch_matmuls'] = (
+      eager[MATMULS]['median_s'] / eager[MATMULS_XLA]['median_s']
+      if eager and MATMULS_XLA in eager else None)
   return result
 
 
@@ -213,18 +214,21 @@ def print_table(result: dict) -> None:
           f'{1e3 * v["eval"]["median_s"]:>9.1f}'
           f'{1e3 * v["predict"]["median_s"]:>11.1f}{v["peak_rss_mb"]:>9.0f}')
   for name, v in result['variants'].items():
-    if MATMULS in v:
-      m = v[MATMULS]
-      print(f'{name}: ours\' {m["count"]} matmuls ({m["tflops"]:.3f} TFLOP), '
-            f'each run alone: {1e3 * m["median_s"]:.0f} ms '
-            f'({1e3 * m["min_s"]:.0f}-{1e3 * m["max_s"]:.0f}), '
-            f'{m["share_of_step"]:.0%} of its step; MFU {m["mfu"]:.1%} '
-            'were the step only these')
+    for kind in (MATMULS, MATMULS_XLA):
+      if kind in v:
+        m = v[kind]
+        kernels = 'XLA\'s' if kind == MATMULS_XLA else 'its own'
+        share = (f', {m["share_of_step"]:.0%} of its step'
+                 if 'share_of_step' in m else '')
+        print(f'{name}: ours\' {m["count"]} matmuls ({m["tflops"]:.3f} '
+              f'TFLOP) in {kernels} kernels, each run alone: '
+              f'{1e3 * m["median_s"]:.0f} ms ({1e3 * m["min_s"]:.0f}-'
+              f'{1e3 * m["max_s"]:.0f}){share}; MFU {m["mfu"]:.1%}')
   for key in ('ours_vs_torch_eager', 'ours_vs_torch_compile', 'ours_vs_naive',
               'ours_vs_naive_jit', 'ours_vs_ours_ynnpack',
               'ours_vs_ours_small_pages', 'ours_2dev_vs_ours',
               'ours_2dev_vs_torch_eager', 'ours_matmuls_alone_vs_torch_eager',
-              'ours_matmuls_vs_torch_matmuls'):
+              'xla_matmuls_vs_torch_matmuls'):
     if result[key] is not None:
       print(f'{key}: {result[key]:.2f}x train tokens/s')
 

@@ -12,8 +12,8 @@ each run one complete, synchronised unit of work on fixed random data:
                    `sentiment_jax` turns off on import.
   ours_small_pages ours with glibc's malloc left on 4 KiB pages: the
                    huge pages that `sentiment_jax.hugepages` asks for, off.
-  torch_eager      review/torch_twin.py, eager; also ours' step's matmuls
-                   in PyTorch, each run alone.
+  torch_eager      review/torch_twin.py, eager; also ours' step's matmuls,
+                   each run alone, in PyTorch and in XLA.
   torch_compile    the same under `torch.compile`.
 `review/benchmark.py` runs each in its own process, so imports, threads and
 peak memory are per variant.
@@ -52,9 +52,11 @@ class Variant:
   eval: Callable[[], None]
   predict: Callable[[], None]
   threads: int
-  # ours and torch_eager: ours' train-step matmuls, each run alone
-  # (`review/matmuls.py`), in that variant's library.
-  matmuls: matmuls.MatmulFloor | matmuls.TorchMatmulFloor | None = None
+  # Ours' train-step matmuls, each run alone (`review/matmuls.py`), by the
+  # name the benchmark times them under: ours in XLA ('matmuls');
+  # torch_eager in PyTorch ('matmuls') and XLA ('matmuls_xla').
+  matmuls: dict[str, Callable[[], None]] = dataclasses.field(
+      default_factory=dict)
 
 
 def predict_tokens(config: models.TransformerConfig) -> int:
@@ -118,8 +120,8 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
   # naive eval step already is).
   predict_step = eval_step if name == 'naive_jit' else jax.jit(
       lambda p, t: eval_model.apply({'params': p}, t))
-  floor = (matmuls.MatmulFloor(step_matmuls(run_config, config, data))
-           if name == 'ours' else None)
+  floors = ({'matmuls': matmuls.MatmulFloor(
+      step_matmuls(run_config, config, data))} if name == 'ours' else {})
   state = parallel.replicate(state)
   step = steps.jit_train_step(parallel)
   holder = [state]
@@ -133,11 +135,11 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
       train,
       lambda: jax.block_until_ready(eval_step(holder[0].params, eval_tokens)),
       lambda: jax.block_until_ready(predict_step(holder[0].params, one)),
-      os.cpu_count(), floor)
+      os.cpu_count(), floors)
 
 
 def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
-                   params, floor: matmuls.TorchMatmulFloor | None
+                   params, floors: dict[str, Callable[[], None]]
                    ) -> Variant:
   import torch  # Here, so the JAX variants' processes never load it.
 
@@ -165,7 +167,7 @@ def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
       forward(x).sum().item()
 
   return Variant(train, lambda: infer(eval_tokens), lambda: infer(one),
-                 torch.get_num_threads(), floor)
+                 torch.get_num_threads(), floors)
 
 
 def build(name: str, run_config, batch: int, seq: int,
@@ -179,7 +181,10 @@ def build(name: str, run_config, batch: int, seq: int,
   if name.startswith('torch'):
     params = models.Classifier(config).init(
         jax.random.PRNGKey(0), data['tokens'][:1])['params']
-    floor = (matmuls.TorchMatmulFloor(step_matmuls(run_config, config, data))
-             if name == 'torch_eager' else None)
-    return _torch_variant(name, config, data, params, floor)
+    floors = {}
+    if name == 'torch_eager':
+      found = step_matmuls(run_config, config, data)
+      floors = {'matmuls': matmuls.TorchMatmulFloor(found),
+                'matmuls_xla': matmuls.MatmulFloor(found)}
+    return _torch_variant(name, config, data, params, floors)
   return _jax_variant(name, run_config, config, data)

@@ -43,12 +43,14 @@ def test_last_line_is_the_json_result(quick):
   assert alone['share_of_step'] == pytest.approx(
       alone['median_s'] / last['variants']['ours']['train']['median_s'])
   assert last['ours_matmuls_alone_vs_torch_eager'] > 0
-  # PyTorch ran the same matmuls (ours' step's) in its own kernels.
-  torch_alone = last['variants']['torch_eager']['matmuls']
-  assert (torch_alone['count'], torch_alone['tflops']) == (
-      alone['count'], alone['tflops'])
-  assert last['ours_matmuls_vs_torch_matmuls'] == pytest.approx(
-      torch_alone['median_s'] / alone['median_s'])
+  # PyTorch's worker ran the same matmuls (ours' step's) in its own kernels
+  # and in XLA's.
+  eager = last['variants']['torch_eager']
+  for kind in ('matmuls', 'matmuls_xla'):
+    assert (eager[kind]['count'], eager[kind]['tflops']) == (
+        alone['count'], alone['tflops'])
+  assert last['xla_matmuls_vs_torch_matmuls'] == pytest.approx(
+      eager['matmuls']['median_s'] / eager['matmuls_xla']['median_s'])
   assert 'matmuls' not in last['variants']['ours_2dev']
 
 
