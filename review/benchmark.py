@@ -66,7 +66,7 @@ def worker(config, name: str, shape: list[int]) -> None:
   calls = {'train': variant.train, 'eval': variant.eval,
            'predict': variant.predict}
   ready = {'ready': True, 'threads': variant.threads, 'floors': {}}
-  for kind, floor in variant.matmuls.items():
+  for kind, floor in variant.floors.items():
     calls[kind] = floor
     ready['floors'][kind] = {'count': floor.count,
                              'tflops': floor.flops / 1e12}

@@ -55,8 +55,8 @@ class Variant:
   # Ours' train-step matmuls, each run alone (`review/matmuls.py`), by the
   # name the benchmark times them under: ours in XLA ('matmuls');
   # torch_eager in PyTorch ('matmuls') and XLA ('matmuls_xla').
-  matmuls: dict[str, Callable[[], None]] = dataclasses.field(
-      default_factory=dict)
+  floors: dict[str, matmuls.MatmulFloor | matmuls.TorchMatmulFloor] = (
+      dataclasses.field(default_factory=dict))
 
 
 def predict_tokens(config: models.TransformerConfig) -> int:
@@ -139,7 +139,8 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
 
 
 def _torch_variant(name: str, config: models.TransformerConfig, data: dict,
-                   params, floors: dict[str, Callable[[], None]]
+                   params, floors: dict[str, matmuls.MatmulFloor
+                                    | matmuls.TorchMatmulFloor]
                    ) -> Variant:
   import torch  # Here, so the JAX variants' processes never load it.
 
