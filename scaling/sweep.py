@@ -14,7 +14,9 @@ Every point tokenizes with one tokenizer, trained once on the whole training
 split into `<workdir>/tokenizer.json`. If the config file also defines
 `get_tuning()`, each model size first trains a cheap proxy at each of a few
 learning rates (in `<workdir>/tuning/`, recorded in `tuning.jsonl`), and its
-points train at the rate with the lowest proxy validation loss.
+points train at the rate with the lowest proxy validation loss. A best rate
+at the edge of its grid grows the grid one rate past that edge, up to
+`max_extensions` times, so that the chosen rate is bracketed.
 
 Rerunning the same command skips the runs already recorded; an interrupted
 run resumes from its checkpoint, as the trainer always does.
