@@ -215,7 +215,8 @@ def train_point(config_filename: str, fixed: dict[str, Any],
 def proxies(models: list[dict[str, Any]], grids: dict[str, list[float]],
             tuning: Tuning) -> list[dict[str, Any]]:
   """The proxy run of every model at every rate of its grid."""
-  return [proxy(m, rate, tuning) for m in models for rate in grids[point_name(m)]]
+  return [proxy(m, rate, tuning)
+          for m in models for rate in grids[point_name(m)]]
 
 
 def proxy(model: dict[str, Any], rate: float, tuning: Tuning
