@@ -1,4 +1,4 @@
-"""`review/matmuls.py`: a step's matmuls, read from its jaxpr, are all of them."""
+"""`review/matmuls.py`: the matmuls read from a step's jaxpr are all of them."""
 
 import jax
 import jax.numpy as jnp
