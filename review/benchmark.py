@@ -47,7 +47,7 @@ KINDS = ('train', 'eval', 'predict')
 # in every round, in their own library's kernels (how much of the step they
 # take); torch_eager runs them in XLA's kernels too, so that the two
 # libraries' kernels compare inside one process.
-MATMULS, MATMULS_XLA = 'matmuls', 'matmuls_xla'
+MATMULS, MATMULS_XLA = variants_lib.MATMULS, variants_lib.MATMULS_XLA
 
 
 def shrink(config) -> None:

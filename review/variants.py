@@ -43,6 +43,8 @@ ENVIRONMENT = {
         'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'},
     'ours_small_pages': {'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'},
 }
+# The names `Variant.floors` are timed under.
+MATMULS, MATMULS_XLA = 'matmuls', 'matmuls_xla'
 PREDICT_TOKENS = 208  # About the median review of the training split.
 
 
@@ -53,8 +55,8 @@ class Variant:
   predict: Callable[[], None]
   threads: int
   # Ours' train-step matmuls, each run alone (`review/matmuls.py`), by the
-  # name the benchmark times them under: ours in XLA ('matmuls');
-  # torch_eager in PyTorch ('matmuls') and XLA ('matmuls_xla').
+  # name the benchmark times them under: ours in XLA (MATMULS);
+  # torch_eager in PyTorch (MATMULS) and XLA (MATMULS_XLA).
   floors: dict[str, matmuls.MatmulFloor | matmuls.TorchMatmulFloor] = (
       dataclasses.field(default_factory=dict))
 
@@ -76,7 +78,8 @@ def random_data(config: models.TransformerConfig, batch: int, seq: int,
 
 def step_matmuls(run_config, config: models.TransformerConfig,
                  data: dict) -> list[matmuls.Matmul]:
-  """The matmuls of ours' train step on `data`'s batch."""
+  """The matmuls of ours' train step on `data`'s batch, for a variant that
+  holds no train state of ours (PyTorch's)."""
   state = steps.create_train_state(jax.random.PRNGKey(0), run_config,
                                    models.Classifier(config), 1000)
   return matmuls.step_matmuls(
@@ -120,8 +123,9 @@ def _jax_variant(name: str, run_config, config: models.TransformerConfig,
   # naive eval step already is).
   predict_step = eval_step if name == 'naive_jit' else jax.jit(
       lambda p, t: eval_model.apply({'params': p}, t))
-  floors = ({'matmuls': matmuls.MatmulFloor(
-      step_matmuls(run_config, config, data))} if name == 'ours' else {})
+  # Ours' state and batch are at hand: trace the step on them.
+  floors = ({MATMULS: matmuls.MatmulFloor(matmuls.step_matmuls(
+      steps.train_step, state, batch))} if name == 'ours' else {})
   state = parallel.replicate(state)
   step = steps.jit_train_step(parallel)
   holder = [state]
@@ -185,7 +189,7 @@ def build(name: str, run_config, batch: int, seq: int,
     floors = {}
     if name == 'torch_eager':
       found = step_matmuls(run_config, config, data)
-      floors = {'matmuls': matmuls.TorchMatmulFloor(found),
-                'matmuls_xla': matmuls.MatmulFloor(found)}
+      floors = {MATMULS: matmuls.TorchMatmulFloor(found),
+                MATMULS_XLA: matmuls.MatmulFloor(found)}
     return _torch_variant(name, config, data, params, floors)
   return _jax_variant(name, run_config, config, data)
