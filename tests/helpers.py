@@ -10,12 +10,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# JAX's persistent compilation cache, shared by every CLI subprocess of the
+# suite (and kept between sessions): dozens of processes compile the same
+# tiny models, and a hit loads the executable XLA compiled for that program
+# and those flags, so behaviour under test is unchanged. Its key holds the
+# jaxlib version and the XLA flags, so a stale entry is never a hit.
+XLA_CACHE = Path(tempfile.gettempdir()) / 'sentiment_jax_tests_xla_cache'
 
 POSITIVE_WORDS = ('great', 'wonderful', 'superb', 'brilliant', 'excellent',
                   'lovely', 'amazing', 'delightful', 'moving', 'charming')
@@ -56,10 +63,13 @@ def write_csv(path: Path, rows) -> Path:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-  """The environment for CLI subprocesses: CPU, one device unless overridden."""
+  """The environment for CLI subprocesses: CPU, one device unless
+  overridden, and the suite's compilation cache for every compile."""
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)
-  env.update(JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO), **extra)
+  env.update(JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO),
+             JAX_COMPILATION_CACHE_DIR=str(XLA_CACHE),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0', **extra)
   return env
 
 
