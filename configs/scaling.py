@@ -76,11 +76,11 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
 
   One-layer models of width 4 to 128 with a 4x MLP (non-embedding N from
   262 to 2.0e5, 2.9 decades) by D from 1/32 of the train split to all of it
-  (1.5 decades), at batch 2, 4 and then 8 (311 to 2,487 steps): 36 points,
+  (1.5 decades), at batch 2, 4 and then 8 (311 to 2,487 steps): 42 points,
   each model at the learning rate `get_tuning` picks, each point trained at
   three seeds.
-  Above width 8 the loss hardly moves with N, so width 4 is there for what
-  it says about α. Width 2 is not: a LayerNorm over two units outputs
+  Above width 8 the loss hardly moves with N, so widths 4 and 6 are there
+  for what they say about α (width 6 halved α's interval). Width 2 is not: a LayerNorm over two units outputs
   ±(1, -1), one bit per token, and width 2 stayed at chance (validation
   loss 0.67-0.74) up to a quarter of the split, at its best tuned rate.
   Nor is depth: at 1/8 of the split, two layers of width 4 reached 0.656
@@ -94,7 +94,7 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
     models = [(1, 16), (1, 32)]
     batches = {1.0: 16}
   else:
-    models = [(1, 4), (1, 8), (1, 16), (1, 32), (1, 64), (1, 128)]
+    models = [(1, 4), (1, 6), (1, 8), (1, 16), (1, 32), (1, 64), (1, 128)]
     batches = _BATCH
   points = [{'model.num_layers': num_layers, 'model.embed_dim': embed_dim,
              'model.mlp_dim': 4 * embed_dim, 'data.train_fraction': fraction,
