@@ -80,9 +80,10 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
   each model at the learning rate `get_tuning` picks, each point trained at
   three seeds.
   Above width 8 the loss hardly moves with N, so widths 4 and 6 are there
-  for what they say about α (width 6 halved α's interval). Width 2 is not: a LayerNorm over two units outputs
-  ±(1, -1), one bit per token, and width 2 stayed at chance (validation
-  loss 0.67-0.74) up to a quarter of the split, at its best tuned rate.
+  for what they say about α (width 6 halved α's interval). Width 2 is not:
+  a LayerNorm over two units outputs ±(1, -1), one bit per token, and width
+  2 stayed at chance (validation loss 0.67-0.74) up to a quarter of the
+  split, at its best tuned rate.
   Nor is depth: at 1/8 of the split, two layers of width 4 reached 0.656
   at their best rate against one layer's 0.494, and two of width 8 0.440
   against 0.441, so more N from depth is not lower loss here.
