@@ -5,19 +5,41 @@ guard), and the run's tokenizer file.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import numpy as np
-import tensorboardX
 import tokenizers
 import tqdm
 
 from sentiment_jax import distributed, jsonl, models, workdir as workdir_lib
 from sentiment_jax.errors import NonFiniteLossError
+
+
+def _import_tensorboardx():
+  """tensorboardX, without the PyTorch it imports whenever one is installed
+  (review/'s requirement) just to accept torch tensors, which we never log.
+
+  That import cost each CLI process about 3 s of its 8 to 9 (README,
+  Development). With torch hidden, tensorboardX's `import torch` fails as if
+  absent; afterwards torch imports as usual. A process that already holds
+  torch keeps it.
+  """
+  if 'torch' in sys.modules:
+    return importlib.import_module('tensorboardX')
+  sys.modules['torch'] = None  # A None entry makes `import torch` raise.
+  try:
+    return importlib.import_module('tensorboardX')
+  finally:
+    del sys.modules['torch']
+
+
+tensorboardX = _import_tensorboardx()
 
 
 class MetricsLog:

@@ -128,3 +128,19 @@ def test_predict_loads_neither_tensorboard_nor_matplotlib():
   assert 'sentiment_jax.inference' in loaded
   for heavy in ('tensorboardX', 'matplotlib', 'sentiment_jax.train'):
     assert heavy not in loaded, heavy
+
+
+def test_training_leaves_pytorch_unloaded_but_importable():
+  """tensorboardX would import PyTorch (installed for review/) on every run;
+  sentiment_jax.loop hides it from that import alone."""
+  code = ('import sys, sentiment_jax.train\n'
+          'assert "torch" not in sys.modules, "torch loaded"\n'
+          'assert sentiment_jax.train.loop.tensorboardX.SummaryWriter\n'
+          'import torch, scipy.stats\n'
+          'print(torch.ones(2).sum().item())\n')
+  pytest.importorskip('torch')
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO,
+                          env=cli_env(), capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == '2.0'
