@@ -64,11 +64,17 @@ def write_csv(path: Path, rows) -> Path:
 
 def cli_env(**extra: str) -> dict[str, str]:
   """The environment for CLI subprocesses: CPU, one device unless
-  overridden, and the suite's compilation cache for every compile."""
+  overridden, and the suite's compilation cache for every compile.
+
+  The cache gets a size limit because only then does JAX take a file lock
+  around each read and write: the two test workers' subprocesses share it,
+  and an unlocked read can see a half-written entry (a warning on stderr).
+  """
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)
   env.update(JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO),
              JAX_COMPILATION_CACHE_DIR=str(XLA_CACHE),
+             JAX_COMPILATION_CACHE_MAX_SIZE=str(2 << 30),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0', **extra)
   return env
 
