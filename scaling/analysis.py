@@ -1,7 +1,7 @@
-"""The analyses of a set of runs: joint and single-variable laws, hold-out, allocation.
+"""The analyses of a set of runs: joint and single-variable laws, hold-out, the law's form.
 
-Each returns plain results (`LawResult`, `Holdout`) that `plots` draws and
-`report` renders; nothing here writes files.
+Each returns plain results (`LawResult`, `Holdout`, `FormChoice`) that
+`plots` draws and `report` renders; nothing here writes files.
 """
 
 from __future__ import annotations
@@ -58,11 +58,12 @@ def fit_and_bootstrap(
     exponent_names: Sequence[str],
     num_resamples: int,
     seed: int,
+    form: str = 'additive',
 ) -> LawResult:
   """Fits and bootstraps the law in `variables` (Runs column names) to runs."""
   log_x, log_loss = runs.log_x(*variables), np.log(runs.loss)
   try:
-    fit = fitting.fit_law(log_x, log_loss)
+    fit = fitting.fit_law(log_x, log_loss, form)
   except ScalingFitError as e:
     raise ScalingFitError(f'{runs.source}: {title}: {e}') from e
   if fit.status != laws.CONVERGED:
@@ -76,7 +77,8 @@ def fit_and_bootstrap(
   )
 
 
-def fit_joint(runs: Runs, num_resamples: int, seed: int) -> LawResult:
+def fit_joint(runs: Runs, num_resamples: int, seed: int,
+              form: str = 'additive') -> LawResult:
   return fit_and_bootstrap(
       'L(N, D)',
       runs,
@@ -85,6 +87,7 @@ def fit_joint(runs: Runs, num_resamples: int, seed: int) -> LawResult:
       ('alpha', 'beta'),
       num_resamples,
       seed,
+      form,
   )
 
 
@@ -136,15 +139,23 @@ class Holdout:
     return (self.predicted - self.held.loss) / self.held.loss
 
 
-def holdout_validation(runs: Runs, fraction: float) -> Holdout:
-  """Holds out the ceil(fraction * runs) runs with the largest compute C."""
+def split_by_compute(runs: Runs, fraction: float) -> tuple[Runs, Runs]:
+  """(the rest, the ceil(fraction * runs) runs of largest compute C)."""
   num_held = max(1, math.ceil(fraction * len(runs.loss)))
   order = np.argsort(runs.flops)
   held = np.zeros(len(order), bool)
   held[order[len(order) - num_held :]] = True
-  train, test = runs.subset(~held), runs.subset(held)
+  return runs.subset(~held), runs.subset(held)
+
+
+def holdout_validation(runs: Runs, fraction: float,
+                       form: str = 'additive') -> Holdout:
+  """Holds out the ceil(fraction * runs) runs with the largest compute C."""
+  train, test = split_by_compute(runs, fraction)
+  num_held = len(test.loss)
   try:
-    fit = fitting.fit_law(train.log_x('n_params', 'tokens'), np.log(train.loss))
+    fit = fitting.fit_law(train.log_x('n_params', 'tokens'),
+                          np.log(train.loss), form)
   except ScalingFitError as e:
     raise ScalingFitError(
         f'{runs.source}: holding out {num_held} runs: {e}'
@@ -153,8 +164,37 @@ def holdout_validation(runs: Runs, fraction: float) -> Holdout:
       fit,
       train,
       test,
-      laws.predict(fit.theta, test.log_x('n_params', 'tokens')),
+      laws.predict(fit.theta, test.log_x('n_params', 'tokens'), form),
   )
+
+
+@dataclasses.dataclass(frozen=True)
+class FormChoice:
+  """The law form chosen by forward validation inside the fit set."""
+
+  form: str
+  # form -> mean absolute relative error predicting the fit set's largest runs.
+  errors: dict[str, float]
+  num_train: int
+  num_held: int
+
+
+def select_form(runs: Runs, fraction: float) -> FormChoice:
+  """Picks the form that best predicts the largest runs of the fit set.
+
+  The fit set is `runs` without the runs the hold-out check keeps back (the
+  `fraction` of largest compute); within it, each form is fitted on all but
+  its own largest `fraction` and predicts those. The held-out runs play no
+  part, so the hold-out check stays a check of the chosen form.
+  """
+  fit_set, _ = split_by_compute(runs, fraction)
+  checks = {form: holdout_validation(fit_set, fraction, form)
+            for form in laws.FORMS}
+  errors = {form: float(np.abs(check.relative_error).mean())
+            for form, check in checks.items()}
+  some = checks[laws.FORMS[0]]
+  return FormChoice(min(errors, key=errors.get), errors, len(some.train.loss),
+                    len(some.held.loss))
 
 
 def compute_budgets(runs: Runs) -> np.ndarray:

@@ -50,9 +50,10 @@ def real_run(workdir: str | Path) -> dict:
           'evals': [(r['step'] / per_epoch, r['val/loss']) for r in evals]}
 
 
-def predict_runs(theta: np.ndarray, workdirs: list[str]) -> list[dict]:
-  """Each real run's loss after each epoch: actual, and the law's at the
-  naive and the repetition-discounted D."""
+def predict_runs(theta: np.ndarray, workdirs: list[str],
+                 form: str = 'additive') -> list[dict]:
+  """Each real run's loss after each epoch: actual, and the law's (theta of
+  `form`) at the naive and the repetition-discounted D."""
   out = []
   for workdir in workdirs:
     run = real_run(workdir)
@@ -61,7 +62,7 @@ def predict_runs(theta: np.ndarray, workdirs: list[str]) -> list[dict]:
       naive = run['unique_tokens'] * epochs
       effective = effective_tokens(run['unique_tokens'], epochs)
       naive_loss, effective_loss = laws.predict(
-          theta, np.log([[run['n'], naive], [run['n'], effective]]))
+          theta, np.log([[run['n'], naive], [run['n'], effective]]), form)
       rows.append({'epochs': epochs, 'tokens': naive,
                    'effective_tokens': effective, 'actual': actual,
                    'predicted_naive': float(naive_loss),
@@ -72,16 +73,16 @@ def predict_runs(theta: np.ndarray, workdirs: list[str]) -> list[dict]:
   return out
 
 
-def compute_for_loss(theta: np.ndarray, target: float, k: float, p: float
-                     ) -> dict | None:
+def compute_for_loss(theta: np.ndarray, target: float, k: float, p: float,
+                     form: str = 'additive') -> dict | None:
   """The compute-optimal C, N and D at which the law reaches `target`;
   None if it never does (target at or below E, or an exponent <= 0)."""
   if target <= np.exp(theta[0]) or theta[3] <= 0 or theta[4] <= 0:
     return None
   budgets = np.logspace(8, 30, 881)  # 40 per decade.
-  optimal = fitting.compute_optimal(theta, budgets, k, p)
+  optimal = fitting.compute_optimal(theta, budgets, k, p, form)
   loss = laws.predict(theta, np.log(np.stack(
-      [optimal['n_opt'], optimal['d_opt']], axis=1)))
+      [optimal['n_opt'], optimal['d_opt']], axis=1)), form)
   reached = np.nonzero(loss <= target)[0]
   if not len(reached):
     return None
@@ -91,14 +92,14 @@ def compute_for_loss(theta: np.ndarray, target: float, k: float, p: float
           'd': float(optimal['d_opt'][i])}
 
 
-def target_losses(values: list[float], theta: np.ndarray, k: float, p: float
-                  ) -> list[dict]:
+def target_losses(values: list[float], theta: np.ndarray, k: float, p: float,
+                  form: str = 'additive') -> list[dict]:
   """`compute_for_loss` for each target, unreachable ones marked."""
   out = []
   for target in values:
     if target <= 0:
       raise ScalingFitError(f'target loss {target} must be positive')
-    found = compute_for_loss(theta, target, k, p)
+    found = compute_for_loss(theta, target, k, p, form)
     out.append(found or {'target': target, 'unreachable': True,
                          'floor': float(np.exp(theta[0]))})
   return out

@@ -4,8 +4,9 @@
       [--chinchilla=../shared/data/chinchilla_fig4_points.csv]
   python -m scaling.fit --chinchilla=../shared/data/chinchilla_fig4_points.csv
 
-With --results it fits L(N) at the largest D, L(D) at the largest N and the
-joint L(N, D), bootstraps all three, derives the compute-optimal allocation,
+With --results it chooses the joint law's form (`--law=auto`: the form that
+best predicts the largest runs of the fit set), fits L(N) at the largest D,
+L(D) at the largest N and the joint L(N, D), bootstraps all three, derives the compute-optimal allocation,
 checks the joint law on the held-out largest runs, and writes REPORT.md,
 fit.json (the fitted parameters with 95% intervals and the hold-out errors,
 for programs) and figures/ into --out_dir. With --predict it also predicts
@@ -26,7 +27,7 @@ import sys
 from absl import app
 from absl import flags
 
-from scaling import analysis, beyond, report, runs as runs_lib
+from scaling import analysis, beyond, laws, report, runs as runs_lib
 from scaling.laws import ScalingFitError
 
 _RESULTS = flags.DEFINE_string(
@@ -45,6 +46,11 @@ _HOLDOUT_FRACTION = flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=1.0,
 )
+_LAW = flags.DEFINE_enum(
+    'law', 'auto', ('auto',) + laws.FORMS, 'Form of the joint law: additive '
+    '(Chinchilla\'s E + A/N^alpha + B/D^beta), multiplicative '
+    '((E + B/D^beta)(1 + A/N^alpha)), or auto: the one with the lower error '
+    'predicting the largest runs of the fit set, before the hold-out check.')
 _MIN_STEPS = flags.DEFINE_integer(
     'min_steps', 0, 'Leave out runs of fewer optimizer steps than this: a '
     'sensitivity check, since the shortest runs are limited by optimisation '
@@ -73,6 +79,33 @@ def _print_law(result: analysis.LawResult) -> None:
     print(f'  {line}')
 
 
+def _choose_form(runs: runs_lib.Runs, fraction: float
+                 ) -> tuple[str, analysis.FormChoice | str | None]:
+  """--law's form, and how it was chosen: a FormChoice, why it could not be
+  (str), or None where --law named it."""
+  if _LAW.value != 'auto':
+    return _LAW.value, None
+  try:
+    choice = analysis.select_form(runs, fraction)
+  except ScalingFitError as e:
+    # Too few runs to choose by: Chinchilla's form, and say why.
+    reason = f'too few runs to choose by ({e})'
+    print(f'law form: additive, {reason}')
+    return 'additive', reason
+  errors = ', '.join(f'{f} {e:.2%}' for f, e in choice.errors.items())
+  print(f'law form: {choice.form} (forward validation, mean relative error:'
+        f' {errors})')
+  return choice.form, choice
+
+
+def _holdout(runs: runs_lib.Runs, fraction: float, form: str
+             ) -> analysis.Holdout | str:
+  try:
+    return analysis.holdout_validation(runs, fraction, form)
+  except ScalingFitError as e:
+    return f'Skipped: {e}.'
+
+
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -90,23 +123,26 @@ def main(argv: Sequence[str]) -> None:
       chinchilla = analysis.fit_chinchilla(_CHINCHILLA.value, resamples, seed)
       _print_law(chinchilla)
     if runs:
-      joint = analysis.fit_joint(runs, resamples, seed)
+      fraction = _HOLDOUT_FRACTION.value
+      form, choice = _choose_form(runs, fraction)
+      joint = analysis.fit_joint(runs, resamples, seed, form)
       _print_law(joint)
       single = analysis.fit_single_variable(runs, resamples, seed)
-      try:
-        holdout = analysis.holdout_validation(runs, _HOLDOUT_FRACTION.value)
-      except ScalingFitError as e:
-        holdout = f'Skipped: {e}.'
+      # Every form is checked on the hold-out when the rule chose among them,
+      # so that the report shows what the choice gained or cost.
+      chosen = isinstance(choice, analysis.FormChoice)
+      holdouts = {checked: _holdout(runs, fraction, checked)
+                  for checked in (laws.FORMS if chosen else (form,))}
       try:
         targets = [float(t) for t in _TARGET_LOSS.value]
       except ValueError:
         raise ScalingFitError(f'--target_loss={",".join(_TARGET_LOSS.value)}'
                               ' must be numbers, e.g. 0.3,0.25') from None
-      predictions = beyond.predict_runs(joint.fit.theta, _PREDICT.value)
+      predictions = beyond.predict_runs(joint.fit.theta, _PREDICT.value, form)
       command = ' '.join(['python -m scaling.fit', *sys.argv[1:]])
       path = report.write_report(Path(_OUT_DIR.value), runs, joint, single,
-                                 holdout, chinchilla, command, predictions,
-                                 targets)
+                                 holdouts, chinchilla, command, predictions,
+                                 targets, choice)
       print(f'wrote {path}')
   except (ScalingFitError, OSError) as e:
     sys.exit(f'error: {e}')

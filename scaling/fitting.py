@@ -15,7 +15,7 @@ import time
 import jax
 import numpy as np
 
-from scaling.laws import ScalingFitError, minimise, padded
+from scaling.laws import FORMS, ScalingFitError, minimise, padded
 
 # The Chinchilla grid of starts: 5 values of e, 6 of each a_k and 5 of each
 # alpha_k, i.e. 4,500 starts for the joint law and 150 for a single variable.
@@ -47,9 +47,11 @@ NEAR_OPTIMAL = 1.5
 class Fit:
   """The best of a grid of L-BFGS runs.
 
-  `theta` is [1 + 2k] for k variables: (e, a_1..a_k, alpha_1..alpha_k).
+  `theta` is [1 + 2k] for k variables: (e, a_1..a_k, alpha_1..alpha_k) of
+  the law `form` (`laws.FORMS`).
   """
 
+  form: str
   theta: np.ndarray
   objective: float  # Mean Huber loss of the log-loss residuals at theta.
   grad_norm: float  # Of the objective at theta.
@@ -79,8 +81,10 @@ def _check_points(log_x: np.ndarray, log_loss: np.ndarray) -> None:
     raise ScalingFitError('sizes and losses must be positive and finite')
 
 
-def fit_law(log_x: np.ndarray, log_loss: np.ndarray) -> Fit:
-  """Fits log L = LSE(a_k - alpha_k log X_k, e) from the Chinchilla grid.
+def fit_law(
+    log_x: np.ndarray, log_loss: np.ndarray, form: str = 'additive'
+) -> Fit:
+  """Fits the law `form` (`laws.FORMS`) from the Chinchilla grid of starts.
 
   Two stages, because a vmapped L-BFGS costs as much as its slowest start: every
   start on the grid first runs SCREEN_ITERATIONS cheap iterations (short
@@ -91,10 +95,13 @@ def fit_law(log_x: np.ndarray, log_loss: np.ndarray) -> Fit:
   Args:
     log_x: [points, k] log of each variable (log N, log D).
     log_loss: [points] log of the loss.
+    form: 'additive' or 'multiplicative'.
 
   Returns:
     The best refined start.
   """
+  if form not in FORMS:
+    raise ScalingFitError(f'unknown law form {form!r}; choose one of {FORMS}')
   _check_points(log_x, log_loss)
   started = time.perf_counter()
   num_points = len(log_loss)
@@ -107,6 +114,7 @@ def fit_law(log_x: np.ndarray, log_loss: np.ndarray) -> Fit:
         weights,
         log_x,
         log_loss,
+        form=form,
         max_iterations=SCREEN_ITERATIONS,
         linesearch_steps=SCREEN_LINESEARCH_STEPS,
         chunk_size=SCREEN_CHUNK_SIZE,
@@ -121,6 +129,7 @@ def fit_law(log_x: np.ndarray, log_loss: np.ndarray) -> Fit:
             weights[top],
             log_x,
             log_loss,
+            form=form,
             max_iterations=MAX_ITERATIONS,
             linesearch_steps=LINESEARCH_STEPS,
             chunk_size=REFINE_CHUNK_SIZE,
@@ -130,6 +139,7 @@ def fit_law(log_x: np.ndarray, log_loss: np.ndarray) -> Fit:
   best = order[0]
   near_optimal = order[objective[order] <= NEAR_OPTIMAL * objective[best]]
   return Fit(
+      form=form,
       theta=theta[best],
       objective=float(objective[best]),
       grad_norm=float(grad_norm[best]),
@@ -206,6 +216,7 @@ def bootstrap(
             np.repeat(counts, num_starts, axis=0),
             log_x,
             log_loss,
+            form=fit.form,
             max_iterations=MAX_ITERATIONS,
             linesearch_steps=LINESEARCH_STEPS,
             chunk_size=REFINE_CHUNK_SIZE,
@@ -255,38 +266,70 @@ def flops_per_token_law(n_params: np.ndarray, flops: np.ndarray,
 
 
 def compute_optimal(
-    theta: np.ndarray, compute: np.ndarray, k: float = 6.0, p: float = 1.0
+    theta: np.ndarray,
+    compute: np.ndarray,
+    k: float = 6.0,
+    p: float = 1.0,
+    form: str = 'additive',
 ) -> dict[str, np.ndarray]:
   """Compute-optimal N and D from the joint law theta [..., 5], for C = k N^p D.
 
-  Minimising E + A/N^alpha + B/D^beta subject to C = k N^p D gives
+  Additive: minimising E + A/N^alpha + B/D^beta subject to C = k N^p D gives
   N* = G (C/k)^a and D* = C / (k N*^p), with a = beta/(alpha + p beta),
   b = 1 - p a and G = (alpha A / (p beta B))^(1/(alpha + p beta)). With
-  k = 6 and p = 1 this is Hoffmann et al. (2022), eq. 4.
+  k = 6 and p = 1 this is Hoffmann et al. (2022), eq. 4. Multiplicative,
+  (E + B/D^beta)(1 + A/N^alpha): the optimum has no closed form; along the
+  budget, d log L / d log N = p beta s(u) - alpha s(v), with s the logistic
+  function, u = log(B/(E D^beta)) and v = log(A/N^alpha), rises from -alpha
+  to p beta, so bisection finds its zero. Its a and b are the exponents N*
+  and D* approach as C grows, the additive ones.
 
   Args:
     theta: [..., 5] joint-law parameters (e, a, b, alpha, beta).
     compute: [C] training FLOPs.
     k, p: the FLOPs per token C/D = k N^p (see `flops_per_token_law`).
+    form: the law theta is of.
 
   Returns:
     a, b [...]; n_opt, d_opt [..., C]; all NaN where an exponent is not
     positive, as the allocation is then unbounded.
   """
-  log_a, log_b, alpha, beta = (theta[..., i] for i in range(1, 5))
+  log_e, log_a, log_b, alpha, beta = (theta[..., i] for i in range(5))
   valid = (alpha > 0) & (beta > 0)
   alpha, beta = np.where(valid, alpha, np.nan), np.where(valid, beta, np.nan)
-  # Logs keep G finite for the huge A and B that small-scale fits can give.
-  log_g = (np.log(alpha) + log_a - np.log(p * beta) - log_b) / (alpha + p * beta)
   a = beta / (alpha + p * beta)
   log_c = np.log(np.asarray(compute) / k)
-  log_n = log_g[..., None] + a[..., None] * log_c
+  if form == 'additive':
+    # Logs keep G finite for the huge A and B that small-scale fits can give.
+    log_g = (np.log(alpha) + log_a - np.log(p * beta) - log_b) / (
+        alpha + p * beta)
+    log_n = log_g[..., None] + a[..., None] * log_c
+  else:
+    log_n = _bisect_log_n(log_e, log_a, log_b, alpha, beta, log_c, p)
   return {
       'a': a,
       'b': 1.0 - p * a,
       'n_opt': np.exp(log_n),
       'd_opt': np.exp(log_c - p * log_n),
   }
+
+
+def _bisect_log_n(log_e, log_a, log_b, alpha, beta, log_c, p: float
+                  ) -> np.ndarray:
+  """The multiplicative law's optimal log N [..., C] (see `compute_optimal`)."""
+  expand = lambda x: np.asarray(x)[..., None]
+  log_e, log_a, log_b, alpha, beta = map(
+      expand, (log_e, log_a, log_b, alpha, beta))
+  low = np.full(np.broadcast(alpha, log_c).shape, -100.0)
+  high = np.full_like(low, 200.0)
+  sigmoid = lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))  # Overflow-free.
+  for _ in range(100):  # Halves a 300-nat bracket to below 1e-27.
+    log_n = 0.5 * (low + high)
+    u = log_b - log_e - beta * (log_c - p * log_n)
+    slope = p * beta * sigmoid(u) - alpha * sigmoid(log_a - alpha * log_n)
+    rising = slope > 0
+    high, low = np.where(rising, log_n, high), np.where(rising, low, log_n)
+  return np.where(np.isnan(alpha + beta), np.nan, 0.5 * (low + high))
 
 
 def interval(

@@ -1,11 +1,16 @@
-"""Scaling laws L = E + sum_k A_k / X_k^alpha_k, their objective, and a batched L-BFGS.
+"""Scaling laws in N and D, their Huber objective, and a batched L-BFGS.
 
-Approach 3 of Hoffmann et al. (2022), as replicated by Besiroglu et al.
-(2024): parametrise log L = LSE(a_k - alpha_k log X_k, ..., e) with
-A_k = exp(a_k) and E = exp(e), and minimise the Huber loss (delta = 1e-3) of
-the residuals in log L. Every start is an independent L-BFGS run, so
-`minimise` vmaps one jitted optax L-BFGS loop over all of them. `fitting`
-drives it from a grid of starts and bootstraps it.
+Two forms. Additive, approach 3 of Hoffmann et al. (2022) as replicated by
+Besiroglu et al. (2024): L = E + sum_k A_k / X_k^alpha_k, parametrised as
+log L = LSE(a_k - alpha_k log X_k, ..., e) with A_k = exp(a_k), E = exp(e).
+Multiplicative: L = (E + B/D^beta) prod_j (1 + A_j/N_j^alpha_j), where the
+last variable (D) adds to the floor and every other scales the sum, so that a
+larger model lowers the loss by the same fraction at every D; log L is then
+LSE(e, b - beta log D) + sum_j softplus(a_j - alpha_j log X_j). With one
+variable the two are the same law. Both minimise the Huber loss
+(delta = 1e-3) of the residuals in log L. Every start is an independent
+L-BFGS run, so `minimise` vmaps one jitted optax L-BFGS loop over all of
+them. `fitting` drives it from a grid of starts and bootstraps it.
 """
 
 from __future__ import annotations
@@ -25,36 +30,46 @@ GTOL = 1e-10
 # Why an L-BFGS run stopped: gradient norm <= GTOL; an iteration that did not
 # lower the objective; MAX_ITERATIONS.
 CONVERGED, STALLED, ITERATION_LIMIT = 0, 1, 2
+FORMS = ('additive', 'multiplicative')
 
 
 class ScalingFitError(ValueError):
   """Input that cannot be fitted: missing fields, too few points, bad values."""
 
 
-def predict_log_loss(theta: jax.Array, log_x: jax.Array) -> jax.Array:
-  """log L for theta [1 + 2k] at log_x [points, k]; returns [points]."""
+def predict_log_loss(
+    theta: jax.Array, log_x: jax.Array, form: str = 'additive'
+) -> jax.Array:
+  """log L for theta [1 + 2k] at log_x [points, k] in `form`; [points]."""
   num_vars = log_x.shape[1]
   terms = theta[1 : 1 + num_vars] - log_x * theta[1 + num_vars :]  # [points, k]
+  if form == 'multiplicative':
+    scales = jax.nn.softplus(terms[:, :-1]).sum(axis=1)  # log(1 + A/N^alpha)
+    terms = terms[:, -1:]
+  else:
+    scales = 0.0
   # A hand-written LSE fuses into one loop; jax.nn.logsumexp over a concatenated
   # array is ~2x slower here, and this is where the fit spends its time.
   peak = jax.lax.stop_gradient(jnp.maximum(terms.max(axis=1), theta[0]))
   total = jnp.exp(terms - peak[:, None]).sum(axis=1) + jnp.exp(theta[0] - peak)
-  return peak + jnp.log(total)
+  return peak + jnp.log(total) + scales
 
 
-def predict(theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+def predict(
+    theta: np.ndarray, log_x: np.ndarray, form: str = 'additive'
+) -> np.ndarray:
   """L (not log L) for theta [1 + 2k] at log_x [points, k]; [points] float64."""
   with jax.enable_x64(True):
-    return np.exp(
-        np.asarray(predict_log_loss(jnp.asarray(theta), jnp.asarray(log_x)))
-    )
+    return np.exp(np.asarray(
+        predict_log_loss(jnp.asarray(theta), jnp.asarray(log_x), form)))
 
 
 def huber_objective(
-    theta: jax.Array, log_x: jax.Array, log_loss: jax.Array, weights: jax.Array
+    theta: jax.Array, log_x: jax.Array, log_loss: jax.Array, weights: jax.Array,
+    form: str
 ) -> jax.Array:
   """Weighted mean Huber loss of the log-loss residuals; weights [points]."""
-  residual = predict_log_loss(theta, log_x) - log_loss
+  residual = predict_log_loss(theta, log_x, form) - log_loss
   size = jnp.abs(residual)
   huber = jnp.where(
       size <= HUBER_DELTA,
@@ -76,12 +91,14 @@ def minimise_one(
     *,
     log_x: jax.Array,
     log_loss: jax.Array,
+    form: str,
     max_iterations: int,
     linesearch_steps: int,
 ) -> tuple[jax.Array, ...]:
   """One L-BFGS run from theta [P]; see `minimise`."""
   objective = functools.partial(
-      huber_objective, log_x=log_x, log_loss=log_loss, weights=weights
+      huber_objective, log_x=log_x, log_loss=log_loss, weights=weights,
+      form=form
   )
   solver = optax.lbfgs(
       linesearch=optax.scale_by_zoom_linesearch(
@@ -139,7 +156,8 @@ def minimise_one(
 
 @functools.partial(
     jax.jit,
-    static_argnames=('max_iterations', 'linesearch_steps', 'chunk_size'),
+    static_argnames=('form', 'max_iterations', 'linesearch_steps',
+                     'chunk_size'),
 )
 def minimise(
     starts: jax.Array,
@@ -147,6 +165,7 @@ def minimise(
     log_x: jax.Array,
     log_loss: jax.Array,
     *,
+    form: str,
     max_iterations: int,
     linesearch_steps: int,
     chunk_size: int,
@@ -162,6 +181,7 @@ def minimise(
     weights: [S, points] per-start weights of the data points.
     log_x: [points, k] log of each variable.
     log_loss: [points] log of the loss.
+    form: one of FORMS.
     max_iterations: L-BFGS iterations at most.
     linesearch_steps: zoom linesearch steps at most per iteration.
     chunk_size: starts vmapped together.
@@ -174,6 +194,7 @@ def minimise(
       minimise_one,
       log_x=log_x,
       log_loss=log_loss,
+      form=form,
       max_iterations=max_iterations,
       linesearch_steps=linesearch_steps,
   )

@@ -56,7 +56,7 @@ def _plot_loss_against(
     log_x = np.log(np.stack([columns['n_params'], columns['tokens']], axis=1))
     ax.plot(
         grid,
-        laws.predict(joint.theta, log_x),
+        laws.predict(joint.theta, log_x, joint.form),
         color=color,
         label=f'{symbol[other]} ≈ {level:.3g}',
     )
@@ -96,7 +96,8 @@ def make_plots(
     ax = fig.subplots()
     _plot_loss_against(ax, runs, joint.fit, variable, other)
     save(fig, name, title)
-  predicted = laws.predict(joint.fit.theta, runs.log_x('n_params', 'tokens'))
+  predicted = laws.predict(joint.fit.theta, runs.log_x('n_params', 'tokens'),
+                           joint.fit.form)
   fig = Figure(figsize=(6, 4), layout='tight')
   ax = fig.subplots()
   points = ax.scatter(
@@ -111,7 +112,8 @@ def make_plots(
   save(fig, 'residuals.png', 'Relative residuals of the joint law')
   if isinstance(holdout, analysis.Holdout):
     fitted = laws.predict(
-        holdout.fit.theta, holdout.train.log_x('n_params', 'tokens')
+        holdout.fit.theta, holdout.train.log_x('n_params', 'tokens'),
+        holdout.fit.form
     )
     fig = Figure(figsize=(10, 4.5), layout='tight')
     ax, by_compute = fig.subplots(1, 2)

@@ -73,8 +73,9 @@ def allocation_context(runs: Runs, joint: analysis.LawResult) -> dict:
   """N*(C) and D*(C) with bootstrap intervals, C = k N^p D fitted on the runs."""
   budgets = analysis.compute_budgets(runs)
   k, p = fitting.flops_per_token_law(runs.n_params, runs.flops, runs.tokens)
-  estimate = fitting.compute_optimal(joint.fit.theta, budgets, k, p)
-  samples = fitting.compute_optimal(joint.boot.thetas, budgets, k, p)
+  form = joint.fit.form
+  estimate = fitting.compute_optimal(joint.fit.theta, budgets, k, p, form)
+  samples = fitting.compute_optimal(joint.boot.thetas, budgets, k, p, form)
 
   def with_ci(key, column=None):
     point, spread = estimate[key], samples[key]
@@ -114,6 +115,21 @@ def holdout_context(holdout: analysis.Holdout | str) -> dict:
       'mean_rel': np.abs(error).mean(), 'max_rel': np.abs(error).max()}
 
 
+def law_form_context(joint: analysis.LawResult,
+                     choice: analysis.FormChoice | str | None,
+                     holdouts: dict[str, analysis.Holdout | str]) -> dict:
+  """The joint law's form; how it was chosen, why it could not be (str), or
+  neither (None: given); and every form's hold-out."""
+  chosen = isinstance(choice, analysis.FormChoice)
+  return {'form': joint.fit.form, 'chosen': chosen,
+          'not_chosen': choice if isinstance(choice, str) else None,
+          'errors': choice.errors if chosen else {},
+          'num_train': choice.num_train if chosen else 0,
+          'num_held': choice.num_held if chosen else 0,
+          'holdouts': {form: holdout_context(h)
+                       for form, h in holdouts.items()}}
+
+
 def _decades(values: np.ndarray) -> float:
   return float(np.log10(values.max() / values.min()))
 
@@ -141,17 +157,22 @@ def exponents_context(joint: analysis.LawResult) -> list[dict]:
 
 def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
                  single: dict[str, analysis.LawResult | str],
-                 holdout: analysis.Holdout | str,
+                 holdouts: dict[str, analysis.Holdout | str],
                  chinchilla: analysis.LawResult | None, command: str,
                  predictions: list[dict] = (),
-                 targets: list[float] = ()) -> Path:
+                 targets: list[float] = (),
+                 choice: analysis.FormChoice | str | None = None) -> Path:
   """Writes out_dir/REPORT.md (and its figures) from the fitted results.
 
-  `command` is the command line that produced them, quoted in the report.
+  `holdouts` maps law forms to their hold-out checks and must hold the joint
+  law's; `choice` says how that form was chosen, if it was. `command` is the
+  command line that produced them, quoted in the report.
   """
+  form = joint.fit.form
+  holdout = holdouts[form]
   figures = plots.make_plots(runs, joint, holdout, out_dir)
   k, p = fitting.flops_per_token_law(runs.n_params, runs.flops, runs.tokens)
-  targets = beyond.target_losses(list(targets), joint.fit.theta, k, p)
+  targets = beyond.target_losses(list(targets), joint.fit.theta, k, p, form)
   order = np.lexsort((runs.tokens, runs.n_params))
   text = _ENV.get_template('REPORT.md').render(
       command=command, date=datetime.date.today(),
@@ -165,6 +186,7 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
               for title, result in single.items()],
       allocation=allocation_context(runs, joint),
       holdout=holdout_context(holdout),
+      law_form=law_form_context(joint, choice, holdouts),
       figures=[{'title': title, 'path': path.relative_to(out_dir)}
                for title, path in figures.items()],
       chinchilla=chinchilla_context(chinchilla),
@@ -178,7 +200,7 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
   report = out_dir / 'REPORT.md'
   report.write_text(text, encoding='utf-8')
   (out_dir / 'fit.json').write_text(json.dumps(
-      {**fit_summary(runs, joint, holdout, chinchilla),
+      {**fit_summary(runs, joint, holdouts, chinchilla, choice),
        'predictions': list(predictions), 'targets': targets},
       indent=1) + '\n')
   return report
@@ -191,10 +213,11 @@ def _parameters(result: analysis.LawResult) -> dict:
 
 
 def fit_summary(runs: Runs, joint: analysis.LawResult,
-                holdout: analysis.Holdout | str,
-                chinchilla: analysis.LawResult | None) -> dict:
+                holdouts: dict[str, analysis.Holdout | str],
+                chinchilla: analysis.LawResult | None,
+                choice: analysis.FormChoice | str | None) -> dict:
   """fit.json: the numbers of REPORT.md a program would read."""
-  held = holdout_context(holdout)
+  held = holdout_context(holdouts[joint.fit.form])
   if not held['skipped']:
     held = {'num_train': held['num_train'], 'num_held': held['num_held'],
             'mean_abs_rel_error': float(held['mean_rel']),
@@ -205,9 +228,17 @@ def fit_summary(runs: Runs, joint: analysis.LawResult,
           'num_training_runs': runs.num_trained(),
           'n_decades': _decades(runs.n_params),
           'd_decades': _decades(runs.tokens),
-          'joint': {**_parameters(joint),
+          'joint': {**_parameters(joint), 'form': joint.fit.form,
                     'status': analysis.status_text(joint.fit)},
           'holdout': held,
+          # How the form was chosen, and what each form held out at.
+          'law_forms': {
+              'selection_errors': (choice.errors if isinstance(
+                  choice, analysis.FormChoice) else None),
+              'holdout_mean_abs_rel_error': {
+                  form: (None if isinstance(h, str) else
+                         float(np.abs(h.relative_error).mean()))
+                  for form, h in holdouts.items()}},
           'chinchilla': chinchilla and {
               **_parameters(chinchilla),
               'published': LITERATURE}}

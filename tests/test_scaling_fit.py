@@ -189,7 +189,7 @@ def test_report_has_every_section_and_plot(tmp_path, grid_runs, joint, single):
       grid_runs,
       joint,
       single,
-      holdout,
+      {'additive': holdout},
       None,
       command='python -m scaling.fit --results=x',
   )
