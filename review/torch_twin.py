@@ -56,6 +56,7 @@ class TorchClassifier(nn.Module):
       layer.dropout = nn.Identity()
     self.final_norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
     self.head = nn.Linear(d, config.num_classes)
+    self.pooling = config.pooling
 
   def forward(self, tokens: torch.Tensor) -> torch.Tensor:
     """tokens: `[batch, seq]` int64 ids. Returns logits `[batch, classes]`."""
@@ -66,6 +67,8 @@ class TorchClassifier(nn.Module):
       # Finding 15: PyTorch marks padding with True; we mark real tokens.
       x = layer(x, src_key_padding_mask=~real)
     x = self.final_norm(x)
+    if self.pooling == 'cls':
+      return self.head(x[:, 0])
     weights = real.unsqueeze(-1).to(x.dtype)
     pooled = (x * weights).sum(1) / weights.sum(1).clamp(min=1)
     return self.head(pooled)

@@ -3,15 +3,14 @@
 Every attention layer sows its attention probabilities into the `intermediates`
 collection, so `model.apply(..., mutable=['intermediates'])` returns them for
 all layers: `intermediates['encoder']['layer_{i}']['attention']
-['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`.
-The encoder sows what each position takes in before positions are added,
-`intermediates['encoder']['input_embeddings']` (`[batch, seq, embed]`), and
-the classifier its pooled representation, `intermediates['pooled']`
-(`[batch, embed]`): attribution and out-of-distribution scores read them.
-`MaskedLM` puts a token-prediction head on the same `Encoder`, and
-`ReplacedTokenDetector` trains it to spot a generator's replacements
-(ELECTRA); the `encoder` subtree of either's params loads into a
-`Classifier` unchanged (self-pretraining).
+['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`
+(a [CLS] classifier's last layer has q_len 1 unless called with
+`every_position=True`). The encoder sows what each position takes in before
+positions are added, `intermediates['encoder']['input_embeddings']`
+(`[batch, seq, embed]`), and the classifier its pooled representation,
+`intermediates['pooled']` (`[batch, embed]`): attribution and
+out-of-distribution scores read them.
+`pretrain_models` puts pretraining heads on the same `Encoder`.
 """
 
 from __future__ import annotations
@@ -114,8 +113,13 @@ class SelfAttention(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    """x: `[batch * seq, embed]`; mask: `[batch, seq]` (True = real token)."""
+  def __call__(self, x: jax.Array, mask: jax.Array, first_only: bool = False
+               ) -> jax.Array:
+    """x: `[batch * seq, embed]`; mask: `[batch, seq]` (True = real token).
+
+    Returns `[batch * seq, embed]`, or with `first_only` the first position's
+    output alone, `[batch, embed]`: every key is still attended to.
+    """
     cfg = self.config
     (batch, seq), embed = mask.shape, x.shape[-1]
     head_dim = embed // cfg.num_heads
@@ -125,6 +129,8 @@ class SelfAttention(nn.Module):
     query, key, value = (
         t.reshape(batch, seq, cfg.num_heads, head_dim)
         for t in jnp.split(qkv, 3, axis=-1))
+    if first_only:
+      query, seq = query[:, :1], 1
     # Scale the query, not the [q, k] scores: seq*head_dim work instead of seq^2.
     query = query * (head_dim**-0.5)
     scores = jnp.einsum('bqhd,bkhd->bhqk', query, key)
@@ -149,12 +155,16 @@ class EncoderBlock(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    """x: `[batch * seq, embed]`; mask: `[batch, seq]`. Returns x's shape."""
+  def __call__(self, x: jax.Array, mask: jax.Array, first_only: bool = False
+               ) -> jax.Array:
+    """x: `[batch * seq, embed]`; mask: `[batch, seq]`. Returns x's shape, or
+    with `first_only` the first position's output alone, `[batch, embed]`."""
     cfg = self.config
     dropout = Dropout(cfg.dropout_rate, deterministic=cfg.deterministic)
     y = nn.LayerNorm(dtype=cfg.dtype)(x)
-    y = SelfAttention(cfg, name='attention')(y, mask)
+    y = SelfAttention(cfg, name='attention')(y, mask, first_only)
+    if first_only:
+      x = x.reshape(*mask.shape, -1)[:, 0]
     x = x + (dropout(y) if cfg.dropout_rate > 0 else y)
     y = nn.LayerNorm(dtype=cfg.dtype)(x)
     y = nn.Dense(cfg.mlp_dim, dtype=cfg.dtype)(y)
@@ -208,9 +218,11 @@ class Encoder(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None
-               ) -> jax.Array:
-    """tokens: `[batch, seq]` int ids. Returns `[batch, seq, embed]`.
+  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None,
+               first_only: bool = False) -> jax.Array:
+    """tokens: `[batch, seq]` int ids. Returns `[batch, seq, embed]`, or with
+    `first_only` `[batch, 1, embed]`: the last block then computes the first
+    position alone, all a [CLS] head reads.
 
     `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
     embeddings; its gradient is the gradient w.r.t. the input embeddings, which
@@ -245,9 +257,10 @@ class Encoder(nn.Module):
     # gradients over one axis 25x faster than over two (README, Part 3).
     x = x.reshape(-1, x.shape[-1])
     for i in range(cfg.num_layers):
-      x = EncoderBlock(cfg, name=f'layer_{i}')(x, mask)
+      last = i == cfg.num_layers - 1
+      x = EncoderBlock(cfg, name=f'layer_{i}')(x, mask, first_only and last)
     return nn.LayerNorm(dtype=cfg.dtype, name='final_norm')(x).reshape(
-        *tokens.shape, -1)
+        tokens.shape[0], -1, x.shape[-1])
 
 
 class Classifier(nn.Module):
@@ -256,11 +269,17 @@ class Classifier(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None
-               ) -> jax.Array:
-    """tokens: `[batch, seq]` int ids, padded with `PAD_ID` at the end."""
+  def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None,
+               every_position: bool = False) -> jax.Array:
+    """tokens: `[batch, seq]` int ids, padded with `PAD_ID` at the end.
+
+    A [CLS] head reads one position, so its last block computes that one
+    alone, the same logits for several times less work; `every_position`
+    computes them all, for callers that read every attention map.
+    """
     cfg = self.config
-    x = Encoder(cfg, name='encoder')(tokens, embed_delta)
+    first_only = cfg.pooling == 'cls' and not every_position
+    x = Encoder(cfg, name='encoder')(tokens, embed_delta, first_only)
     if cfg.pooling == 'cls':
       pooled = x[:, 0]
     elif cfg.pooling == 'mean':
@@ -272,92 +291,6 @@ class Classifier(nn.Module):
     self.sow('intermediates', 'pooled', pooled)
     logits = nn.Dense(cfg.num_classes, dtype=cfg.dtype, name='head')(pooled)
     return logits.astype(jnp.float32)
-
-
-class MaskedLM(nn.Module):
-  """Encoder + a head predicting the tokens at chosen positions (BERT's MLM).
-
-  Only the chosen positions reach the `[embed, vocab]` decoder: over every
-  position it would cost several times the encoder itself. With
-  `tied_decoder` the decoder is the token-embedding table itself (BERT's
-  tying), so every prediction also trains the input embeddings that a
-  fine-tune starts from.
-  """
-
-  config: TransformerConfig
-  tied_decoder: bool = False
-
-  @nn.compact
-  def __call__(self, tokens: jax.Array, positions: jax.Array | None = None
-               ) -> jax.Array:
-    """tokens: `[batch, seq]`; positions: `[batch, predictions]` indices into
-    seq (all positions when None). Returns float32 logits
-    `[batch, predictions, vocab]`."""
-    cfg = self.config
-    encoder = Encoder(cfg, name='encoder')
-    x = encoder(tokens)
-    if positions is not None:
-      x = jnp.take_along_axis(x, positions[..., None], axis=1)
-    x = nn.Dense(cfg.embed_dim, dtype=cfg.dtype, name='transform')(x)
-    x = nn.LayerNorm(dtype=cfg.dtype, name='transform_norm')(nn.gelu(x))
-    if not self.tied_decoder:
-      return nn.Dense(cfg.vocab_size, dtype=cfg.dtype, name='decoder')(
-          x).astype(jnp.float32)
-    table = encoder.variables['params']['token_embed']['embedding']
-    bias = self.param('decoder_bias', nn.initializers.zeros, (cfg.vocab_size,))
-    logits = jnp.einsum('bpe,ve->bpv', x, table.astype(cfg.dtype)) + bias
-    return logits.astype(jnp.float32)
-
-
-class ReplacedTokenDetector(nn.Module):
-  """ELECTRA's pretraining (Clark et al. 2020): a small `MaskedLM` generator
-  fills the masked positions with samples, and the encoder (the
-  discriminator) tells, at every real position, whether a piece was replaced.
-
-  Every position teaches the encoder, and the costly `[embed, vocab]` decoder
-  is the generator's, at `generator_config.embed_dim`. The discriminator's
-  encoder is the `encoder` subtree, like `MaskedLM`'s, so it loads into a
-  `Classifier` unchanged. Samples are drawn from ids `first_piece` to
-  `vocab_size - 2`, never padding, special tokens or [MASK] (the last id).
-  """
-
-  config: TransformerConfig
-  generator_config: TransformerConfig
-  first_piece: int
-
-  @nn.compact
-  def __call__(self, tokens: jax.Array, positions: jax.Array | None = None,
-               targets: jax.Array | None = None,
-               weights: jax.Array | None = None
-               ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """tokens: `[batch, seq]` with masking applied; positions, targets,
-    weights: `[batch, predictions]` as `mlm.mask_batch` makes them (None:
-    nothing chosen, so nothing is replaced; what `init` is given).
-
-    Returns the generator's float32 logits `[batch, predictions, vocab]`, the
-    discriminator's float32 logits `[batch, seq]` (> 0: replaced), and
-    whether each piece was replaced, `[batch, seq]` bool.
-    """
-    tokens = jnp.asarray(tokens)
-    generator_logits = MaskedLM(self.generator_config, tied_decoder=True,
-                                name='generator')(tokens, positions)
-    corrupted = original = tokens
-    if positions is not None:
-      ids = jnp.arange(self.config.vocab_size)
-      allowed = (ids >= self.first_piece) & (ids < self.config.vocab_size - 1)
-      sampled = jax.random.categorical(
-          self.make_rng('sample'),
-          jnp.where(allowed, jax.lax.stop_gradient(generator_logits), -jnp.inf))
-      rows, used = jnp.arange(tokens.shape[0])[:, None], weights > 0
-      # Unused slots rewrite the piece already there.
-      original = tokens.at[rows, positions].set(
-          jnp.where(used, targets, tokens[rows, positions]))
-      corrupted = original.at[rows, positions].set(
-          jnp.where(used, sampled, original[rows, positions]))
-    x = Encoder(self.config, name='encoder')(corrupted)
-    logits = nn.Dense(1, dtype=self.config.dtype, name='detector')(x)[..., 0]
-    return (generator_logits, logits.astype(jnp.float32),
-            corrupted != original)
 
 
 # A train step costs the forward pass plus a backward pass of twice its FLOPs
@@ -372,15 +305,21 @@ def forward_flops(config: TransformerConfig, seq_len: float) -> float:
   Two FLOPs per multiply-add. Per token and layer: the QKV and output
   projections (4 d^2 multiply-adds), the MLP (2 d m), and attention's scores
   and weighted values (2 seq d). Per token, the n-gram projection when on
-  (ngram_dim d). Plus the head on the pooled state (d classes).
-  Embedding lookups, LayerNorm, softmax and the activation are not matmuls and
-  are left out.
+  (ngram_dim d). Plus the head on the pooled state (d classes). A [CLS]
+  head's last block projects QKV at every token but attends, projects and
+  runs its MLP for one (see `Classifier`). Embedding lookups, LayerNorm,
+  softmax and the activation are not matmuls and are left out.
   """
   d, m = config.embed_dim, config.mlp_dim
-  per_token = config.num_layers * 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)
+  layer = 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)  # Per token.
+  per_token = config.num_layers * layer
   if config.ngram_buckets:
     per_token += 2 * config.ngram_dim * d
-  return seq_len * per_token + 2 * d * config.num_classes
+  flops = seq_len * per_token + 2 * d * config.num_classes
+  if config.pooling == 'cls':
+    # The last block's positions after the first keep only their QKV.
+    flops -= (seq_len - 1) * (layer - 2 * 3 * d * d)
+  return flops
 
 
 def count_params(params: Any) -> tuple[int, int]:

@@ -24,7 +24,8 @@ import numpy as np
 import tqdm
 
 from sentiment_jax import (distributed, input_pipeline, loop, mlm, models,
-                           sharding, steps, workdir as workdir_lib)
+                           pretrain_models, sharding, steps,
+                           workdir as workdir_lib)
 from sentiment_jax.errors import ConfigError
 
 _MASK_KEYS = ('tokens', 'positions', 'targets', 'weights')
@@ -161,13 +162,13 @@ def _objective(config: ml_collections.ConfigDict, vocab_size: int):
   p = config.pretrain
   encoder = models.TransformerConfig.from_run_config(config, vocab_size)
   if p.objective == 'mlm':
-    make = lambda deterministic: models.MaskedLM(
+    make = lambda deterministic: pretrain_models.MaskedLM(
         encoder.replace(deterministic=deterministic),
         tied_decoder=p.tied_decoder)
     return make(False), make(True), steps.mlm_step
   width = p.generator_embed_dim  # 'electra' (workdir.validate checks it).
   generator = encoder.replace(embed_dim=width, mlp_dim=4 * width, num_heads=1)
-  make = lambda deterministic: models.ReplacedTokenDetector(
+  make = lambda deterministic: pretrain_models.ReplacedTokenDetector(
       encoder.replace(deterministic=deterministic),
       generator.replace(deterministic=deterministic),
       len(input_pipeline.SPECIAL_TOKENS))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sentiment_jax import models
+from sentiment_jax import models, pretrain_models
 
 VOCAB, MAX_LEN, BATCH, SEQ = 50, 24, 3, 10
 
@@ -66,6 +66,42 @@ def test_extra_padding_does_not_change_logits(pooling, ngram_buckets):
   np.testing.assert_allclose(model.apply(variables, padded),
                              model.apply(variables, tokens),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_a_cls_head_computes_its_last_block_for_one_position():
+  """Pruned to the [CLS] position, the last block gives the same logits and
+  gradients as the full encoder, and sows that position's attention alone."""
+  tokens = ragged_tokens()
+  config = make_config(pooling='cls', ngram_buckets=64)
+  model, variables = init(config, tokens)
+
+  def logits_and_grads(every_position):
+    def total(params):
+      logits = model.apply({'params': params}, tokens,
+                           every_position=every_position)
+      return (logits * np.array([1.0, -2.0])).sum(), logits
+    return jax.grad(total, has_aux=True)(variables['params'])
+
+  (pruned_grads, pruned), (full_grads, full) = (
+      logits_and_grads(every) for every in (False, True))
+  np.testing.assert_allclose(pruned, full, rtol=1e-5, atol=1e-6)
+  for got, want in zip(jax.tree_util.tree_leaves(pruned_grads),
+                       jax.tree_util.tree_leaves(full_grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  last = attention_maps(model, variables, tokens)[-1]
+  assert last.shape == (BATCH, config.num_heads, 1, SEQ)
+  _, state = model.apply(variables, tokens, every_position=True,
+                         mutable=['intermediates'])
+  full_last = state['intermediates']['encoder']['layer_1']['attention'][
+      'attention_weights'][0]
+  np.testing.assert_allclose(last[:, :, 0], full_last[:, :, 0], rtol=1e-5,
+                             atol=1e-7)
+  # Training (dropout on) takes the same pruned path.
+  train_model = models.Classifier(config.replace(deterministic=False,
+                                                 dropout_rate=0.1))
+  dropped = train_model.apply(variables, tokens,
+                              rngs={'dropout': jax.random.PRNGKey(1)})
+  assert dropped.shape == (BATCH, 2) and np.all(np.isfinite(dropped))
 
 
 def test_attention_is_sown_for_every_layer_as_distributions():
@@ -164,7 +200,7 @@ def test_word_dropout_zeroes_whole_pieces_in_training_only():
 def test_tied_decoder_reads_the_token_embeddings():
   tokens = ragged_tokens()
   positions = np.array([[1, 2], [1, 3], [1, 2]], np.int32)
-  tied = models.MaskedLM(make_config(), tied_decoder=True)
+  tied = pretrain_models.MaskedLM(make_config(), tied_decoder=True)
   variables = jax.jit(tied.init)(jax.random.PRNGKey(0), tokens, positions)
   assert 'decoder' not in variables['params']
   # A row of the table for a piece absent from the input gets a gradient
@@ -177,7 +213,7 @@ def test_tied_decoder_reads_the_token_embeddings():
     grads = jax.jit(jax.grad(loss))(variables['params'])
     return np.abs(grads['encoder']['token_embed']['embedding'][absent]).sum()
   assert grad_of_row(tied, variables) > 0
-  untied = models.MaskedLM(make_config())
+  untied = pretrain_models.MaskedLM(make_config())
   assert grad_of_row(untied, jax.jit(untied.init)(
       jax.random.PRNGKey(0), tokens, positions)) == 0
 
@@ -190,7 +226,7 @@ def test_replaced_token_detector_replaces_only_chosen_pieces():
   weights = np.array([[1, 1, 0]] * BATCH, np.float32)
   masked = tokens.copy()
   np.put_along_axis(masked, positions[:, :2], VOCAB - 1, 1)  # [MASK]
-  model = models.ReplacedTokenDetector(
+  model = pretrain_models.ReplacedTokenDetector(
       make_config(), make_config(embed_dim=8, mlp_dim=16, num_heads=1),
       first_piece=3)
   args = (masked, positions, targets, weights)
@@ -249,12 +285,13 @@ def test_ngram_embeddings_change_logits_and_are_left_out_of_n():
                          model.apply(zeroed, tokens))
 
 
-def test_forward_flops_agree_with_xla_count():
+@pytest.mark.parametrize('pooling', ['mean', 'cls'])
+def test_forward_flops_agree_with_xla_count(pooling):
   """The one FLOP formula against XLA's own count of a compiled forward pass
   (which also counts LayerNorm, softmax and the activation: a few %)."""
   config = models.TransformerConfig(vocab_size=50, max_len=128, num_layers=2,
                                     num_heads=2, embed_dim=128, mlp_dim=512,
-                                    deterministic=True)
+                                    pooling=pooling, deterministic=True)
   model = models.Classifier(config)
   tokens = jnp.ones((4, 128), jnp.int32)
   params = jax.eval_shape(model.init, jax.random.PRNGKey(0), tokens)
@@ -264,12 +301,13 @@ def test_forward_flops_agree_with_xla_count():
   assert ours == pytest.approx(xla, rel=0.1)
 
 
-@pytest.mark.parametrize('batch, seq, layers, width, heads', [
-    (64, 256, 1, 256, 2),  # The base shape.
-    (32, 256, 4, 384, 4),  # The sweep's largest model.
+@pytest.mark.parametrize('batch, seq, layers, width, heads, pooling', [
+    (64, 256, 1, 256, 2, 'mean'),  # The base shape.
+    (64, 256, 1, 256, 2, 'cls'),  # The base shape, a [CLS] head.
+    (32, 256, 4, 384, 4, 'mean'),  # The sweep's largest model.
 ])
 def test_train_flops_agree_with_xla_count_of_the_train_step(
-    batch, seq, layers, width, heads):
+    batch, seq, layers, width, heads, pooling):
   """3x the forward formula (what the sweep's compute axis uses) against
   XLA's count of the whole compiled train step, optimizer included. Below
   width ~128 the non-matmul work the formula leaves out passes 5% (12% at
@@ -278,7 +316,7 @@ def test_train_flops_agree_with_xla_count_of_the_train_step(
   from sentiment_jax import sharding, steps
   config = base.get_config()
   config.model.update(num_layers=layers, embed_dim=width, mlp_dim=4 * width,
-                      num_heads=heads)
+                      num_heads=heads, pooling=pooling)
   config.data.max_len = seq
   model_config = models.TransformerConfig.from_run_config(config, 16000)
   parallel = sharding.DataParallel(models.Classifier(

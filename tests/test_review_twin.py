@@ -18,10 +18,10 @@ from review import torch_twin
 from sentiment_jax import models
 
 
-def setup(activation: str, seed: int = 0):
+def setup(activation: str, seed: int = 0, pooling: str = 'mean'):
   config = models.TransformerConfig(
       vocab_size=100, max_len=24, num_layers=2, num_heads=2, embed_dim=32,
-      mlp_dim=64, activation=activation, deterministic=True)
+      mlp_dim=64, activation=activation, pooling=pooling, deterministic=True)
   ids = np.random.default_rng(seed).integers(3, 100, (4, 24)).astype(np.int32)
   ids[1, 15:] = models.PAD_ID
   ids[2, 4:] = models.PAD_ID
@@ -49,6 +49,12 @@ def twin_logits(twin, ids, grad: bool = False) -> np.ndarray:
 def test_twin_equals_ours(activation, grad):
   _, _, ids, ours, twin = setup(activation)
   np.testing.assert_allclose(twin_logits(twin, ids, grad), ours, atol=1e-5)
+
+
+def test_twin_equals_ours_with_a_cls_head():
+  """Ours computes the last block at [CLS] alone; the twin, everywhere."""
+  _, _, ids, ours, twin = setup('gelu', pooling='cls')
+  np.testing.assert_allclose(twin_logits(twin, ids), ours, atol=1e-5)
 
 
 def test_port_mismatches_change_logits():

@@ -171,7 +171,7 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
 
   def margin(delta):
     logits, state = model.apply({'params': params}, tokens, delta,
-                                mutable=['intermediates'])
+                                every_position=True, mutable=['intermediates'])
     # Texts do not interact, so the gradient of the sum is per-text.
     return (logits[:, 1] - logits[:, 0]).sum(), state['intermediates']
 
