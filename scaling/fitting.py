@@ -14,6 +14,7 @@ import time
 
 import jax
 import numpy as np
+from scipy.special import expit
 
 from scaling.laws import FORMS, ScalingFitError, minimise, padded
 
@@ -314,19 +315,19 @@ def compute_optimal(
   }
 
 
-def _bisect_log_n(log_e, log_a, log_b, alpha, beta, log_c, p: float
-                  ) -> np.ndarray:
-  """The multiplicative law's optimal log N [..., C] (see `compute_optimal`)."""
-  expand = lambda x: np.asarray(x)[..., None]
-  log_e, log_a, log_b, alpha, beta = map(
-      expand, (log_e, log_a, log_b, alpha, beta))
+def _bisect_log_n(log_e: np.ndarray, log_a: np.ndarray, log_b: np.ndarray,
+                  alpha: np.ndarray, beta: np.ndarray, log_c: np.ndarray,
+                  p: float) -> np.ndarray:
+  """The multiplicative law's optimal log N [..., C] (see `compute_optimal`):
+  the parameters are [...], log_c [C]."""
+  log_e, log_a, log_b, alpha, beta = (
+      np.asarray(x)[..., None] for x in (log_e, log_a, log_b, alpha, beta))
   low = np.full(np.broadcast(alpha, log_c).shape, -100.0)
   high = np.full_like(low, 200.0)
-  sigmoid = lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))  # Overflow-free.
   for _ in range(100):  # Halves a 300-nat bracket to below 1e-27.
     log_n = 0.5 * (low + high)
     u = log_b - log_e - beta * (log_c - p * log_n)
-    slope = p * beta * sigmoid(u) - alpha * sigmoid(log_a - alpha * log_n)
+    slope = p * beta * expit(u) - alpha * expit(log_a - alpha * log_n)
     rising = slope > 0
     high, low = np.where(rising, log_n, high), np.where(rising, low, log_n)
   return np.where(np.isnan(alpha + beta), np.nan, 0.5 * (low + high))
