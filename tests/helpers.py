@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # and those flags, so behaviour under test is unchanged. Its key holds the
 # jaxlib version and the XLA flags, so a stale entry is never a hit.
 XLA_CACHE = Path(tempfile.gettempdir()) / 'sentiment_jax_tests_xla_cache'
+LAW_NOISE = 0.005  # Standard deviation of synthetic sweeps' log-loss noise.
 
 POSITIVE_WORDS = ('great', 'wonderful', 'superb', 'brilliant', 'excellent',
                   'lovely', 'amazing', 'delightful', 'moving', 'charming')
@@ -59,6 +60,22 @@ def write_csv(path: Path, rows) -> Path:
     writer = csv.writer(f)
     writer.writerow(['text', 'label'])
     writer.writerows(rows)
+  return path
+
+
+def write_law_results(path: Path, n: np.ndarray, d: np.ndarray,
+                      loss: np.ndarray, seed: int) -> Path:
+  """A sweep's results.jsonl of runs at (n, d) [runs], each loss [runs]
+  times exp(noise), the noise 0.5% normal in log loss drawn from `seed`."""
+  rng = np.random.default_rng(seed)
+  loss = loss * np.exp(rng.normal(0.0, LAW_NOISE, len(n)))
+  with open(path, 'w') as f:
+    for n_i, d_i, loss_i in zip(n, d, loss):
+      f.write(json.dumps(dict(
+          n_params=n_i, n_params_total=1.2 * n_i, tokens=d_i,
+          flops=6 * n_i * d_i, final_val_loss=loss_i, best_val_loss=loss_i,
+          best_val_accuracy=0.9, overrides={}, wall_time_s=1.0,
+          device='cpu')) + '\n')
   return path
 
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import LAW_NOISE, write_law_results
 from scaling import analysis, beyond, fitting, laws, report, runs as runs_lib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +26,6 @@ CHINCHILLA = REPO.parent / 'shared' / 'data' / 'chinchilla_fig4_points.csv'
 # Besiroglu et al. (2024), replicating Chinchilla approach 3 on these points.
 PUBLISHED = {'E': 1.8172, 'alpha': 0.3473, 'beta': 0.3672}
 TRUTH = {'E': 0.3, 'A': 40.0, 'alpha': 0.35, 'B': 60.0, 'beta': 0.3}
-NOISE = 0.005  # Standard deviation of the log-loss noise.
 
 
 def true_loss(n: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -38,24 +38,7 @@ def true_loss(n: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def write_results(path: Path, n: np.ndarray, d: np.ndarray, seed: int) -> Path:
   """A results.jsonl of runs at (n, d) [runs] with noisy losses from TRUTH."""
-  rng = np.random.default_rng(seed)
-  loss = true_loss(n, d) * np.exp(rng.normal(0.0, NOISE, len(n)))
-  with open(path, 'w') as f:
-    for n_i, d_i, loss_i in zip(n, d, loss):
-      record = dict(
-          n_params=n_i,
-          n_params_total=1.2 * n_i,
-          tokens=d_i,
-          flops=6 * n_i * d_i,
-          final_val_loss=loss_i,
-          best_val_loss=loss_i,
-          best_val_accuracy=0.9,
-          overrides={},
-          wall_time_s=1.0,
-          device='cpu',
-      )
-      f.write(json.dumps(record) + '\n')
-  return path
+  return write_law_results(path, n, d, true_loss(n, d), seed)
 
 
 @pytest.fixture(scope='module')
@@ -144,7 +127,7 @@ def test_holdout_predicts_the_largest_runs(grid_runs):
       holdout.train.n_params * holdout.train.tokens
   ).max()
   # Extrapolating from 24 noisy runs: a few times the noise at most.
-  assert np.abs(holdout.relative_error).max() < 5 * NOISE
+  assert np.abs(holdout.relative_error).max() < 5 * LAW_NOISE
 
 
 def test_compute_optimal_allocation_spends_the_budget(joint):

@@ -2,7 +2,7 @@
 compute-optimal allocation, and the rule that chooses between the forms.
 
 Synthetic sweeps follow a known law with 0.5% multiplicative noise, drawn with
-fixed seeds, as in test_scaling_fit.
+fixed seeds (`helpers.write_law_results`), as in test_scaling_fit.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import REPO, cli_env, write_law_results
 from scaling import analysis, fitting, laws, runs as runs_lib
 
 # (log E, log A, log B, alpha, beta): E = 0.3, A = 40, B = 60.
 TRUTH = np.array([np.log(0.3), np.log(40.0), np.log(60.0), 0.35, 0.3])
-NOISE = 0.005
 
 
 def law(n, d, form: str) -> np.ndarray:
@@ -35,12 +34,7 @@ def sweep(path: Path, form: str, seed: int) -> Path:
   """A results.jsonl of a 6 x 5 grid of N x D, two decades each."""
   n, d = (v.ravel() for v in np.meshgrid(np.geomspace(1e5, 1e7, 6),
                                          np.geomspace(1e6, 1e8, 5)))
-  loss = law(n, d, form) * np.exp(
-      np.random.default_rng(seed).normal(0.0, NOISE, len(n)))
-  path.write_text(''.join(json.dumps(
-      {'n_params': n_i, 'tokens': d_i, 'flops': 6 * n_i * d_i,
-       'best_val_loss': loss_i}) + '\n' for n_i, d_i, loss_i in zip(n, d, loss)))
-  return path
+  return write_law_results(path, n, d, law(n, d, form), seed)
 
 
 def test_multiplicative_law_is_the_product_of_its_terms():
