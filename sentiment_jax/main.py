@@ -66,8 +66,9 @@ def run(argv) -> None:
   workdir = _WORKDIR.value or os.path.join('runs', Path(
       config_path.split(':')[0]).stem)
   # Heavy imports after flag parsing, so --help and flag errors are instant.
-  from sentiment_jax import distributed, errors  # pylint: disable=g-import-not-at-top
+  from sentiment_jax import distributed, errors, xla_cache  # pylint: disable=g-import-not-at-top
   from sentiment_jax.explain.request import DumpRequest  # pylint: disable=g-import-not-at-top
+  xla_cache.enable()
   try:
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                            _PROCESS_ID.value, _DISTRIBUTED.value)

@@ -96,11 +96,13 @@ def cli_env(**extra: str) -> dict[str, str]:
   return env
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-  """Runs `python -m sentiment_jax.main ARGS` from the repo root."""
+def run_cli(*args: str, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+  """Runs `python -m sentiment_jax.main ARGS` from the repo root, in `env`
+  (default `cli_env()`)."""
   return subprocess.run(
       [sys.executable, '-m', 'sentiment_jax.main', *args], cwd=REPO,
-      env=cli_env(), capture_output=True, text=True, timeout=timeout)
+      env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def run_analysis(*args: str, timeout: float = 600

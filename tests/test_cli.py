@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import (assert_same_final_state, check_ok, copy_run,
+from helpers import (assert_same_final_state, check_ok, cli_env, copy_run,
                       kill_once_checkpointed, latest_step_dirs,
                       read_jsonl, run_cli, sentiment_rows, train_args,
                       write_csv)
@@ -163,6 +163,21 @@ def test_predict_texts_and_plain_file_to_output_file(trained_run, tmp_path):
   assert 0 < rows[0]['num_tokens'] < max_len
   # The long text (~140 tokens) is cut to max_len, [CLS] included.
   assert rows[3]['num_tokens'] == max_len and rows[3]['truncated_tokens'] > 0
+
+
+def test_compiled_programs_persist_in_the_user_cache(trained_run, tmp_path):
+  # The suite's own cache is set in the environment; a user's is not.
+  env = cli_env(XDG_CACHE_HOME=str(tmp_path))
+  del env['JAX_COMPILATION_CACHE_DIR']
+  args = ('--config=configs/tiny.py', f'--workdir={trained_run}',
+          '--mode=predict', '--text=a wonderful film')
+  check_ok(run_cli(*args, env=env))
+  cache = tmp_path / 'sentiment_jax' / 'xla'
+  assert any(p.name.startswith('jit_eval_step') for p in cache.iterdir())
+  # The next run loads the eval step instead of compiling it.
+  env['JAX_DEBUG_LOG_MODULES'] = 'jax._src.compiler'
+  again = check_ok(run_cli(*args, env=env))
+  assert re.search(r"cache hit for 'jit_eval_step'", again.stderr)
 
 
 def test_predict_jsonl_input_file(trained_run, tmp_path):

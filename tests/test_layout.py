@@ -18,6 +18,7 @@ FLOORS = {
     'sentiment_jax.pretrain_models': 1,
     'sentiment_jax.jsonl': 0, 'sentiment_jax.metrics': 0,
     'sentiment_jax.timing': 0, 'sentiment_jax.hugepages': 0,
+    'sentiment_jax.xla_cache': 0,
     'sentiment_jax.input_pipeline': 1, 'sentiment_jax.plots': 1,
     'sentiment_jax.distributed': 1, 'sentiment_jax.calibration': 1,
     'sentiment_jax.sharding': 2, 'sentiment_jax.workdir': 2,
