@@ -8,6 +8,7 @@ validation compiled (the same eval step, loaded anew from the checkpoint).
 """
 
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -28,9 +29,18 @@ def default_dir() -> Path:
 def enable() -> None:
   """Turns the cache on at `default_dir()`, unless the environment already
   says where (`JAX_COMPILATION_CACHE_DIR`) or says no
-  (`JAX_ENABLE_COMPILATION_CACHE=false`), which JAX reads itself."""
+  (`JAX_ENABLE_COMPILATION_CACHE=false`), which JAX reads itself. A default
+  directory that cannot be made leaves the cache off, with a one-line note."""
   if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
-    jax.config.update('jax_compilation_cache_dir', str(default_dir()))
+    where = default_dir()
+    try:
+      where.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+      print(f'note: compiled programs are not cached ({where}: '
+            f'{e.strerror}); set JAX_COMPILATION_CACHE_DIR to a writable '
+            'directory to keep them', file=sys.stderr)
+      return
+    jax.config.update('jax_compilation_cache_dir', str(where))
   if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in os.environ:
     jax.config.update('jax_persistent_cache_min_compile_time_secs',
                       MIN_COMPILE_SECONDS)

@@ -180,6 +180,19 @@ def test_compiled_programs_persist_in_the_user_cache(trained_run, tmp_path):
   assert re.search(r"cache hit for 'jit_eval_step'", again.stderr)
 
 
+def test_an_unusable_cache_directory_only_costs_the_cache(trained_run,
+                                                           tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a directory')
+  env = cli_env(XDG_CACHE_HOME=str(blocker))
+  del env['JAX_COMPILATION_CACHE_DIR']
+  result = check_ok(run_cli('--config=configs/tiny.py',
+                            f'--workdir={trained_run}', '--mode=predict',
+                            '--text=a wonderful film', env=env))
+  assert 'note: compiled programs are not cached' in result.stderr
+  assert 'Warning' not in result.stderr and len(result.stdout.splitlines()) == 1
+
+
 def test_predict_jsonl_input_file(trained_run, tmp_path):
   input_file = tmp_path / 'reviews.jsonl'
   texts = ['superb, lovely and charming', 'boring <br />and tedious']
