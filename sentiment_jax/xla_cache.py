@@ -31,6 +31,8 @@ def enable() -> None:
   says where (`JAX_COMPILATION_CACHE_DIR`) or says no
   (`JAX_ENABLE_COMPILATION_CACHE=false`), which JAX reads itself. A default
   directory that cannot be made leaves the cache off, with a one-line note."""
+  if not jax.config.jax_enable_compilation_cache:
+    return
   if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
     where = default_dir()
     try:

@@ -25,9 +25,8 @@ def main(out_path: str) -> None:
       models.TransformerConfig.from_run_config(config, VOCAB))
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
-  # Jitted: eager init dispatches op by op and costs seconds of start-up.
-  state = jax.jit(lambda rng: steps.create_train_state(
-      rng, config, model, NUM_STEPS))(jax.random.PRNGKey(0))
+  state = steps.create_train_state(jax.random.PRNGKey(0), config, model,
+                                   NUM_STEPS)
   state = parallel.replicate(state)
   train_step = steps.jit_train_step(parallel)
   rng = np.random.default_rng(0)

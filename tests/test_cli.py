@@ -165,18 +165,23 @@ def test_predict_texts_and_plain_file_to_output_file(trained_run, tmp_path):
   assert rows[3]['num_tokens'] == max_len and rows[3]['truncated_tokens'] > 0
 
 
-def test_compiled_programs_persist_in_the_user_cache(trained_run, tmp_path):
-  # The suite's own cache is set in the environment; a user's is not.
-  env = cli_env(XDG_CACHE_HOME=str(tmp_path))
+def predict_with_user_cache(workdir, cache_home, **extra: str):
+  """One prediction with the cache a user gets: `$XDG_CACHE_HOME` at
+  `cache_home`, not the suite's cache that `cli_env` sets."""
+  env = cli_env(XDG_CACHE_HOME=str(cache_home), **extra)
   del env['JAX_COMPILATION_CACHE_DIR']
-  args = ('--config=configs/tiny.py', f'--workdir={trained_run}',
-          '--mode=predict', '--text=a wonderful film')
-  check_ok(run_cli(*args, env=env))
+  return check_ok(run_cli('--config=configs/tiny.py', f'--workdir={workdir}',
+                          '--mode=predict', '--text=a wonderful film',
+                          env=env))
+
+
+def test_compiled_programs_persist_in_the_user_cache(trained_run, tmp_path):
+  predict_with_user_cache(trained_run, tmp_path)
   cache = tmp_path / 'sentiment_jax' / 'xla'
   assert any(p.name.startswith('jit_eval_step') for p in cache.iterdir())
   # The next run loads the eval step instead of compiling it.
-  env['JAX_DEBUG_LOG_MODULES'] = 'jax._src.compiler'
-  again = check_ok(run_cli(*args, env=env))
+  again = predict_with_user_cache(trained_run, tmp_path,
+                                  JAX_DEBUG_LOG_MODULES='jax._src.compiler')
   assert re.search(r"cache hit for 'jit_eval_step'", again.stderr)
 
 
@@ -184,11 +189,7 @@ def test_an_unusable_cache_directory_only_costs_the_cache(trained_run,
                                                            tmp_path):
   blocker = tmp_path / 'a_file'
   blocker.write_text('not a directory')
-  env = cli_env(XDG_CACHE_HOME=str(blocker))
-  del env['JAX_COMPILATION_CACHE_DIR']
-  result = check_ok(run_cli('--config=configs/tiny.py',
-                            f'--workdir={trained_run}', '--mode=predict',
-                            '--text=a wonderful film', env=env))
+  result = predict_with_user_cache(trained_run, blocker)
   assert 'note: compiled programs are not cached' in result.stderr
   assert 'Warning' not in result.stderr and len(result.stdout.splitlines()) == 1
 

@@ -28,9 +28,8 @@ def initial_state():
   config.model.attention_dropout_rate = 0.0
   model = models.Classifier(
       models.TransformerConfig.from_run_config(config, VOCAB))
-  # Jitted: eager init dispatches op by op and costs seconds.
-  return jax.jit(lambda rng: steps.create_train_state(
-      rng, config, model, TOTAL_STEPS))(jax.random.PRNGKey(0))
+  return steps.create_train_state(jax.random.PRNGKey(0), config, model,
+                                  TOTAL_STEPS)
 
 
 def random_batch(seed: int, batch_size: int = 8, seq: int = 16) -> dict:
@@ -67,8 +66,8 @@ def test_dropout_masks_change_from_step_to_step():
   config.model.dropout_rate = 0.5
   model = models.Classifier(
       models.TransformerConfig.from_run_config(config, VOCAB))
-  state = jax.jit(lambda rng: steps.create_train_state(
-      rng, config, model, TOTAL_STEPS))(jax.random.PRNGKey(0))
+  state = steps.create_train_state(jax.random.PRNGKey(0), config, model,
+                                   TOTAL_STEPS)
   batch = random_batch(0)
   step = jax.jit(steps.train_step)
   losses = [float(step(state.replace(step=s), batch)[1]['loss'])
