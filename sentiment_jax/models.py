@@ -83,7 +83,8 @@ class Dropout(nn.Module):
   were the largest non-matmul cost of the train step in a profile. Here one
   32-bit draw is split into four bytes, each deciding one unit, so the rate
   is rounded to a multiple of 1/256 (0.1 drops 26/256 = 10.2%) and kept
-  units are scaled by 1 / (1 - that rate). Measured gain: README, Part 3.
+  units are scaled by 1 / (1 - that rate). Measured gain:
+  review/MEASUREMENTS.md.
   """
 
   rate: float
@@ -254,7 +255,8 @@ class Encoder(nn.Module):
     if cfg.dropout_rate > 0:
       x = Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
     # Blocks see `[batch * seq, embed]`: XLA:CPU sums bias and LayerNorm
-    # gradients over one axis 25x faster than over two (README, Part 3).
+    # gradients over one axis 25x faster than over two
+    # (review/MEASUREMENTS.md).
     x = x.reshape(-1, x.shape[-1])
     for i in range(cfg.num_layers):
       last = i == cfg.num_layers - 1

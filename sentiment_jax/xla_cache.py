@@ -2,9 +2,10 @@
 
 A base run compiles its train step once per padded length, its eval step the
 same, and the model's init: about 20 s of a 5-minute run on 2 CPU cores
-(README, Part 3). With JAX's persistent compilation cache the next run loads
-them, and within one run the test split's scoring reuses the programs that
-validation compiled (the same eval step, loaded anew from the checkpoint).
+(review/MEASUREMENTS.md). With JAX's persistent compilation cache the next
+run loads them, and within one run the test split's scoring reuses the
+programs that validation compiled (the same eval step, loaded anew from the
+checkpoint).
 """
 
 import os
