@@ -3,9 +3,9 @@
 Importing the package turns off XLA:CPU's YNNPACK dot kernels (its default
 since JAX 0.10 is `individual_dot`) unless XLA_FLAGS already sets
 `xla_cpu_experimental_ynn_fusion_type`. Measured on the base model, XLA's
-own dot kernels made an eval batch 1.17x faster and a train step 1.04x in
-`python -m review.benchmark` (`ours` vs `ours_ynnpack`), and 1.6x and 1.06x
-in runs of `python -m sentiment_jax.benchmark` (review/MEASUREMENTS.md).
+own dot kernels made an eval batch 1.32x faster and a train step 1.18x in
+the committed `python -m review.benchmark` run (`ours` vs `ours_ynnpack`,
+review/REVIEW.md; other runs in review/MEASUREMENTS.md).
 XLA reads the flag when its CPU backend starts, so this must run before any
 JAX computation; every entry point imports the package first.
 """
