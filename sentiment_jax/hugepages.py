@@ -14,7 +14,8 @@ def restart_with_huge_pages() -> None:
   glibc's malloc asks the kernel for transparent huge pages for its large
   blocks only when that tunable is set at process start. With the kernel's
   THP mode at `madvise`, fewer TLB misses on the step's large buffers made the
-  base train step 5-10% faster on 2 CPU cores (review/MEASUREMENTS.md).
+  base train step 1.12x faster on 2 CPU cores in the committed benchmark
+  (review/REVIEW.md), 0.99-1.30x across runs (review/MEASUREMENTS.md).
   Setting the tunable yourself (`=0` to refuse) skips the restart.
   """
   tunables = os.environ.get('GLIBC_TUNABLES', '')
