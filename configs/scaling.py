@@ -53,21 +53,25 @@ def get_config(variant: str = 'full') -> ml_collections.ConfigDict:
   return config
 
 
-# Batch 8 from 1/8 of the split up, smaller below it, so that no point trains
-# fewer than 311 steps. With batch 8 everywhere, 1/32 (622 reviews) had 77
-# steps: widths 4 and 16 ended near chance (0.68), two seeds of width 32 and
-# 128 differed by 0.11 and 0.09, and the fit on those points predicted the
-# largest runs 7.8% too low. At batch 2, widths 16 and 128 at 1/32 reached
-# 0.57-0.62 at both seeds. The tuned rate (found at batch 8) is used as is.
-_BATCH = {1 / 32: 2, 1 / 16: 4, 1 / 8: 8, 1 / 4: 8, 1 / 2: 8, 1.0: 8}
+# The batch grows with D, so that every point takes 311 steps, as the
+# learning-rate proxy does. With batch 8 everywhere, 1/32 (622 reviews) had
+# 77 steps: widths 4 and 16 ended near chance (0.68), and the fit on those
+# points predicted the largest runs 7.8% too low. Batch 8 above 1/8 (622 to
+# 2,487 steps) left the largest D short of its loss: on the whole split
+# (seed 42) batch 64 reached 0.290 at width 128 and 0.296 at width 16,
+# where batch 8's three seeds reached 0.309-0.324 and 0.303-0.328. The rate
+# tuned at batch 8 is used as is: doubling it at batch 64 helped width 128
+# (0.284) and hurt width 16 (0.303).
+_BATCH = {1 / 32: 2, 1 / 16: 4, 1 / 8: 8, 1 / 4: 16, 1 / 2: 32, 1.0: 64}
 
 
 # Seeds besides the config's own (42) that every point is trained again at.
-# Two seeds of width 16 on all of D scored 0.328 and 0.303: one run's noise
-# is several times the 2% a prediction should be checked to. On the whole
-# split seed 1 ended below seed 42 at every width, so part of that noise is
+# At batch 8, two seeds of width 16 on all of D scored 0.328 and 0.303: one
+# run's noise was several times the 2% a prediction should be checked to,
+# and seed 1 ended below seed 42 at every width, so part of that noise is
 # the data order the seed draws, shared by all widths; a third seed averages
-# over a third order.
+# over a third order. At batch 64 the three seeds of each width on all of D
+# spread by 0.002-0.037.
 _REPLICATE_SEEDS = {'full': (1, 2), 'tiny': ()}
 
 
@@ -76,14 +80,14 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
 
   One-layer models of width 4 to 128 with a 4x MLP (non-embedding N from
   262 to 2.0e5, 2.9 decades) by D from 1/32 of the train split to all of it
-  (1.5 decades), at batch 2, 4 and then 8 (311 to 2,487 steps): 42 points,
-  each model at the learning rate `get_tuning` picks, each point trained at
-  three seeds.
-  Above width 8 the loss hardly moves with N, so widths 4 and 6 are there
-  for what they say about α (width 6 halved α's interval). Width 2 is not:
-  a LayerNorm over two units outputs ±(1, -1), one bit per token, and width
-  2 stayed at chance (validation loss 0.67-0.74) up to a quarter of the
-  split, at its best tuned rate.
+  (1.5 decades), at a batch from 2 to 64 that grows with D (311 steps
+  each): 42 points, each model at the learning rate `get_tuning` picks,
+  each point trained at three seeds.
+  Width 6 is there for α: with batch 8 at every D above 1/8, the loss hardly
+  moved with N above width 8, and width 6 halved α's interval. Width 2 is
+  not: a LayerNorm over two units outputs ±(1, -1), one bit per token, and
+  width 2 stayed at chance (validation loss 0.67-0.74) up to a quarter of
+  the split, at its best tuned rate.
   Nor is depth: at 1/8 of the split, two layers of width 4 reached 0.656
   at their best rate against one layer's 0.494, and two of width 8 0.440
   against 0.441, so more N from depth is not lower loss here. Nor is MLP
