@@ -23,7 +23,9 @@ R_STAR = 15.4  # Muennighoff et al. (2023), eq. 5: R*_D fitted on their runs.
 
 def effective_tokens(unique: float, epochs: float) -> float:
   """Fresh-token worth of `epochs` passes over `unique` tokens."""
-  repeats = max(epochs - 1.0, 0.0)
+  if epochs <= 1.0:  # Within the first pass every token is fresh.
+    return unique * epochs
+  repeats = epochs - 1.0
   return unique + unique * R_STAR * (1.0 - np.exp(-repeats / R_STAR))
 
 

@@ -67,11 +67,15 @@ def _plot_loss_against(
       ylabel='best val loss',
   )
   # 1-2-5 ticks in engineering notation (200k, 1M): matplotlib's labelled
-  # minor ticks (2×10^5, 3×10^5, ...) overlap one another.
-  ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+  # minor ticks (2×10^5, 3×10^5, ...) overlap one another, and so do 1-2-5
+  # labels over more than ~3 decades, where powers of ten are enough.
+  decades = np.log10(x.max() / x.min())
+  subs = (1, 2, 5) if decades <= 3 else (1,)
+  ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
   ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-  ax.legend(fontsize=7)
+  # Outside the axes: every corner inside holds points.
+  ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
 
 
 def make_plots(
@@ -92,7 +96,7 @@ def make_plots(
       ('loss_vs_n.png', 'n_params', 'tokens', 'Loss vs N, joint law at each D'),
       ('loss_vs_d.png', 'tokens', 'n_params', 'Loss vs D, joint law at each N'),
   ):
-    fig = Figure(figsize=(6, 4), layout='tight')
+    fig = Figure(figsize=(7, 4), layout='tight')
     ax = fig.subplots()
     _plot_loss_against(ax, runs, joint.fit, variable, other)
     save(fig, name, title)

@@ -345,6 +345,7 @@ def truth_theta() -> np.ndarray:
 
 def test_repeated_epochs_are_discounted():
   assert beyond.effective_tokens(1e6, 1.0) == 1e6  # One epoch: all fresh.
+  assert beyond.effective_tokens(1e6, 0.5) == 5e5  # Half of the first.
   # A second epoch is worth nearly a fresh one; many approach U (1 + R*).
   assert 1.9e6 < beyond.effective_tokens(1e6, 2.0) < 2e6
   assert beyond.effective_tokens(1e6, 1e4) == pytest.approx(
