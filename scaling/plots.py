@@ -12,7 +12,7 @@ import matplotlib.ticker
 from matplotlib.figure import Figure
 import numpy as np
 
-from scaling import analysis, fitting, laws
+from scaling import analysis, fitting, laws, runs as runs_lib
 from scaling.runs import Runs
 
 MAX_CURVES = 6  # Fitted curves per plot; more groups are merged into bins.
@@ -69,8 +69,7 @@ def _plot_loss_against(
   # 1-2-5 ticks in engineering notation (200k, 1M): matplotlib's labelled
   # minor ticks (2×10^5, 3×10^5, ...) overlap one another, and so do 1-2-5
   # labels over more than ~3 decades, where powers of ten are enough.
-  decades = np.log10(x.max() / x.min())
-  subs = (1, 2, 5) if decades <= 3 else (1,)
+  subs = (1, 2, 5) if runs_lib.decades(x) <= 3 else (1,)
   ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
   ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

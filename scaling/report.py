@@ -130,17 +130,13 @@ def law_form_context(joint: analysis.LawResult,
                        for form, h in holdouts.items()}}
 
 
-def _decades(values: np.ndarray) -> float:
-  return float(np.log10(values.max() / values.min()))
-
-
 def chinchilla_context(chinchilla: analysis.LawResult | None) -> dict | None:
   if chinchilla is None:
     return None
   return {**law_context(chinchilla), 'points': chinchilla.fit.num_points,
           'dropped': runs_lib.CHINCHILLA_DROPPED, 'literature': LITERATURE,
-          'n_decades': _decades(chinchilla.runs.n_params),
-          'd_decades': _decades(chinchilla.runs.tokens)}
+          'n_decades': runs_lib.decades(chinchilla.runs.n_params),
+          'd_decades': runs_lib.decades(chinchilla.runs.tokens)}
 
 
 def exponents_context(joint: analysis.LawResult) -> list[dict]:
@@ -194,8 +190,9 @@ def write_report(out_dir: Path, runs: Runs, joint: analysis.LawResult,
       trained=runs.num_trained(),
       min_steps=min((r['steps'] for r in runs.records if 'steps' in r),
                     default=None),
-      r_star=beyond.R_STAR, n_decades=_decades(runs.n_params),
-      d_decades=_decades(runs.tokens), exponents=exponents_context(joint),
+      r_star=beyond.R_STAR, n_decades=runs_lib.decades(runs.n_params),
+      d_decades=runs_lib.decades(runs.tokens),
+      exponents=exponents_context(joint),
       pinned=PINNED)
   report = out_dir / 'REPORT.md'
   report.write_text(text, encoding='utf-8')
@@ -226,8 +223,8 @@ def fit_summary(runs: Runs, joint: analysis.LawResult,
                      for row in held['rows']]}
   return {'num_runs': len(runs.loss),
           'num_training_runs': runs.num_trained(),
-          'n_decades': _decades(runs.n_params),
-          'd_decades': _decades(runs.tokens),
+          'n_decades': runs_lib.decades(runs.n_params),
+          'd_decades': runs_lib.decades(runs.tokens),
           'joint': {**_parameters(joint), 'form': joint.fit.form,
                     'status': analysis.status_text(joint.fit)},
           'holdout': held,

@@ -50,6 +50,11 @@ class Runs:
     return np.log(np.stack([getattr(self, name) for name in names], axis=1))
 
 
+def decades(values: np.ndarray) -> float:
+  """How many powers of ten values [runs] span, largest over smallest."""
+  return float(np.log10(values.max() / values.min()))
+
+
 def positive(value, where: str, field: str) -> float:
   """value as a float, or an error naming where it came from."""
   if isinstance(value, str):
