@@ -5,10 +5,15 @@
 
 The config file defines the sweep as `get_sweep()`: a list of dicts of
 `--config.*` overrides, one per point (big_vision's `get_hyper` style). Each
-point trains through `python -m sentiment_jax.main` in a subprocess, in
-`<workdir>/<point name>`, with the sweep's own `--config.*` flags and then the
-point's overrides. After each point one JSON line is appended to
-`<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and more).
+point trains in `<workdir>/<point name>` with the sweep's own `--config.*`
+flags and then the point's overrides, by the function `--mode=train` calls
+(`train.train_and_evaluate`), in this process: a point of a small model
+spends most of its time outside its steps, and a process per point paid
+~9 s of start and imports and ~6 s of data loading for each of 192 runs.
+Its `train.log` starts with the `python -m sentiment_jax.main` command that
+trains the same run on its own. After each point one JSON line is appended
+to `<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and
+more).
 
 Every point tokenizes with one tokenizer, trained once on the whole training
 split into `<workdir>/tokenizer.json`. If the config file also defines
@@ -24,16 +29,26 @@ run resumes from its checkpoint, as the trainer always does.
 
 from __future__ import annotations
 
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from sentiment_jax import hugepages
+
+if __name__ == '__main__':
+  # As the command line's runs do, and before the imports below, which the
+  # restart would otherwise pay twice.
+  hugepages.restart_with_huge_pages()
+
 from collections.abc import Sequence
+import contextlib
 import json
 from pathlib import Path
-import subprocess
+import shlex
 import sys
 import time
 from typing import Any
 
 from absl import app
 from absl import flags
+from absl import logging
 import ml_collections
 import numpy as np
 import scipy.optimize
@@ -42,7 +57,7 @@ from ml_collections import config_flags
 from scaling import points as points_lib
 from scaling.points import (SweepError, Tuning, check_points, load_sweep,
                             model_of, point_name)
-from sentiment_jax import input_pipeline, jsonl, models
+from sentiment_jax import errors, input_pipeline, jsonl, models, xla_cache
 
 # Names distinct from scaling/fit.py's flags, so both can share a process.
 _CONFIG = config_flags.DEFINE_config_file(
@@ -57,6 +72,9 @@ RESULTS = 'results.jsonl'
 LOG = 'train.log'  # Each point's trainer output, in its sub-directory.
 TOKENIZER = 'tokenizer.json'  # The one tokenizer every point uses.
 TUNING_RESULTS = 'tuning.jsonl'  # Learning-rate proxy runs, as results.jsonl.
+
+# The loaded data by what `input_pipeline.load_splits` reads of the config.
+Splits = dict[tuple, dict[str, input_pipeline.Split]]
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -117,6 +135,15 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
   }
 
 
+def point_config(config: ml_collections.ConfigDict, point: dict
+                 ) -> ml_collections.ConfigDict:
+  """A copy of the sweep's config with the point's overrides set."""
+  config = config.copy_and_resolve_references()
+  for key, value in point.items():
+    points_lib.set_field(config, key, value)
+  return config
+
+
 def relative_cost(config: ml_collections.ConfigDict, point: dict
                   ) -> tuple[float, float]:
   """(steps, training FLOPs) of a point, each up to a constant, from the
@@ -125,9 +152,7 @@ def relative_cost(config: ml_collections.ConfigDict, point: dict
   Steps scale as fraction x epochs / batch. data.max_len stands in for the
   mean sequence length, unknown before training.
   """
-  config = config.copy_and_resolve_references()
-  for key, value in point.items():
-    points_lib.set_field(config, key, value)
+  config = point_config(config, point)
   d = config.data
   passes = d.train_fraction * config.train.num_epochs
   flops = models.forward_flops(
@@ -166,8 +191,18 @@ def _flag_value(value: Any) -> str:
   return repr(value) if isinstance(value, float) else str(value)
 
 
-def shared_tokenizer(config: ml_collections.ConfigDict, workdir: Path
-                     ) -> Path:
+def load_splits(data_config: ml_collections.ConfigDict, loaded: Splits
+                ) -> dict[str, input_pipeline.Split]:
+  """`input_pipeline.load_splits(data_config)`, loaded once into `loaded`."""
+  key = (data_config.source, data_config.tfds_data_dir,
+         data_config.validation_size)
+  if key not in loaded:
+    loaded[key] = input_pipeline.load_splits(data_config)
+  return loaded[key]
+
+
+def shared_tokenizer(config: ml_collections.ConfigDict, workdir: Path,
+                     loaded: Splits) -> Path:
   """`<workdir>/tokenizer.json`, trained once on the whole training split.
 
   Every point tokenizes with it, so D counts the same units at every point;
@@ -180,7 +215,7 @@ def shared_tokenizer(config: ml_collections.ConfigDict, workdir: Path
   if not path.exists():
     print("training the sweep's tokenizer on the whole training split...",
           flush=True)
-    texts = input_pipeline.load_splits(config.data)['train'].texts
+    texts = load_splits(config.data, loaded)['train'].texts
     partial = path.with_suffix('.partial')
     partial.write_text(input_pipeline.train_tokenizer(
         texts, config.data.vocab_size).to_str())
@@ -188,27 +223,33 @@ def shared_tokenizer(config: ml_collections.ConfigDict, workdir: Path
   return path.resolve()
 
 
-def train_point(config_filename: str, fixed: dict[str, Any],
-                point: dict[str, Any], point_dir: Path, tokenizer: Path
-                ) -> float:
-  """Trains one point through the main CLI; returns its wall time (seconds)."""
+def train_point(config_filename: str, config: ml_collections.ConfigDict,
+                fixed: dict[str, Any], point: dict[str, Any], point_dir: Path,
+                tokenizer: Path, loaded: Splits) -> float:
+  """Trains one point, its output to its train.log; returns its wall time
+  (seconds)."""
+  overrides = {'data.tokenizer_path': str(tokenizer), **point}
   command = [sys.executable, '-m', 'sentiment_jax.main',
              f'--config={config_filename}', f'--workdir={point_dir}']
   command += [f'--config.{key}={_flag_value(value)}' for key, value in
-              {**fixed, 'data.tokenizer_path': str(tokenizer), **point}.items()]
+              {**fixed, **overrides}.items()]
+  run_config = point_config(config, overrides)
+  # Imported here, so that a bad config or sweep fails in seconds.
+  from sentiment_jax import train  # pylint: disable=g-import-not-at-top
   point_dir.mkdir(parents=True, exist_ok=True)
   # A summary left by an earlier invocation must not pass for this one's.
   (point_dir / 'summary.json').unlink(missing_ok=True)
   started = time.perf_counter()
-  with open(point_dir / LOG, 'a') as log:
-    log.write(f'$ {" ".join(command)}\n')
-    log.flush()
-    returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-  if returncode:
-    lines = (point_dir / LOG).read_text(errors='replace').strip().splitlines()
-    raise SweepError(f'{point_dir.name} failed (exit status {returncode}): '
-                     f'{lines[-1] if lines else ""}; full log in '
-                     f'{point_dir / LOG}')
+  with (open(point_dir / LOG, 'a') as log, contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log)):
+    print(f'$ {shlex.join(command)}', flush=True)
+    try:
+      train.train_and_evaluate(run_config, str(point_dir),
+                               load_splits(run_config.data, loaded))
+    except errors.UserError as e:
+      print(f'error: {e}')
+      raise SweepError(f'{point_dir.name} failed: {e}; full log in '
+                       f'{point_dir / LOG}') from None
   return time.perf_counter() - started
 
 
@@ -228,14 +269,14 @@ def proxy(model: dict[str, Any], rate: float, tuning: Tuning
 def tune(config_filename: str, config: ml_collections.ConfigDict,
          fixed: dict[str, Any], models: list[dict[str, Any]],
          grids: dict[str, list[float]], tuning: Tuning, workdir: Path,
-         tokenizer: Path) -> dict[str, float]:
+         tokenizer: Path, loaded: Splits) -> dict[str, float]:
   """Each model's learning rate: trains the proxies of `grids` (extended past
   an edge that wins, `tuning.max_extensions` times at most) and returns the
   rate of each model's lowest proxy validation loss, by model name."""
   for extension in range(tuning.max_extensions + 1):
     tuned = run_points('tuning', config_filename, config, fixed,
                        proxies(models, grids, tuning), workdir / 'tuning',
-                       workdir / TUNING_RESULTS, tokenizer)
+                       workdir / TUNING_RESULTS, tokenizer, loaded)
     losses = {point_name(m): {
         rate: tuned[point_name(proxy(m, rate, tuning))]['best_val_loss']
         for rate in grids[point_name(m)]} for m in models}
@@ -273,20 +314,21 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     grids = {point_name(m): list(tuning.rates(m)) for m in models}
     check_points(proxies(models, grids, tuning), config, fixed)
   workdir.mkdir(parents=True, exist_ok=True)
-  tokenizer = shared_tokenizer(config, workdir)
+  loaded: Splits = {}
+  tokenizer = shared_tokenizer(config, workdir, loaded)
   if tuning:
     rates = tune(config_filename, config, fixed, models, grids, tuning,
-                 workdir, tokenizer)
+                 workdir, tokenizer, loaded)
     points = [{**p, 'train.learning_rate': rates[point_name(model_of(p))]}
               for p in points]
   run_points('sweep', config_filename, config, fixed, points, workdir,
-             workdir / RESULTS, tokenizer)
+             workdir / RESULTS, tokenizer, loaded)
 
 
 def run_points(label: str, config_filename: str,
                config: ml_collections.ConfigDict, fixed: dict[str, Any],
                points: list[dict[str, Any]], root: Path, results: Path,
-               tokenizer: Path) -> dict[str, dict[str, Any]]:
+               tokenizer: Path, loaded: Splits) -> dict[str, dict[str, Any]]:
   """Trains each point not yet in `results` in `root/<name>`; returns every
   point's record by name."""
   recorded = {r.get('name'): r for r in read_results(results)}
@@ -312,7 +354,8 @@ def run_points(label: str, config_filename: str,
     resumed = (point_dir / 'checkpoints').is_dir()
     print(f'{prefix}: {name}{" (resuming)" if resumed else ""}; log in '
           f'{point_dir / LOG}', flush=True)
-    seconds = train_point(config_filename, fixed, point, point_dir, tokenizer)
+    seconds = train_point(config_filename, config, fixed, point, point_dir,
+                          tokenizer, loaded)
     record = recorded[name] = make_record(
         point, fixed, json.loads((point_dir / 'summary.json').read_text()),
         json.loads((point_dir / 'config.json').read_text()), seconds, resumed)
@@ -338,10 +381,13 @@ def main(argv: Sequence[str]) -> None:
   config_filename = config_flags.get_config_filename(flags.FLAGS['config'])
   fixed = dict(config_flags.get_override_values(flags.FLAGS['config']))
   workdir = Path(_WORKDIR.value)
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every file.
+  xla_cache.enable()
   try:
     points, tuning = load_sweep(config_filename)
     run_sweep(config_filename, _CONFIG.value, fixed, points, workdir, tuning)
-  except (SweepError, OSError) as e:
+  except (SweepError, errors.UserError, OSError) as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:
     sys.exit('interrupted; run the same command again to resume')

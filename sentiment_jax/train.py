@@ -28,9 +28,16 @@ from sentiment_jax import (distributed, input_pipeline, loop, metrics, models,
                            plots, sharding, steps, workdir as workdir_lib)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
-                       ) -> steps.TrainState:
-  """Trains (resuming if possible), evaluating and checkpointing on the way."""
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str,
+    splits: dict[str, input_pipeline.Split] | None = None
+) -> steps.TrainState:
+  """Trains (resuming if possible), evaluating and checkpointing on the way.
+
+  `splits` is `input_pipeline.load_splits(config.data)` when the caller has
+  already loaded it (a scaling sweep trains every point on one load); it is
+  read, not changed.
+  """
   workdir = Path(workdir)
   start_time = time.time()
   writer = workdir_lib.is_writer()
@@ -38,8 +45,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   workdir_lib.check_compatible(config, workdir)
   d, t = config.data, config.train
   # Read the data before creating the workdir: a bad file leaves nothing.
-  splits = distributed.process_0_first(
-      lambda: input_pipeline.load_splits(d), 'data prepared')
+  splits = dict(splits or distributed.process_0_first(
+      lambda: input_pipeline.load_splits(d), 'data prepared'))
   # A bad tokenizer file or pretraining run fails here, before the workdir
   # exists. A pretrained encoder brings the tokenizer it was trained with.
   given = input_pipeline.load_tokenizer(

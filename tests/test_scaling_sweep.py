@@ -6,6 +6,7 @@ learnable synthetic CSV of conftest.py.
 """
 
 import json
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -108,6 +109,24 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   runs = runs_lib.load_results(str(workdir / 'results.jsonl'))
   assert list(runs.n_params) == [r['n_params'] for r in records]
   assert list(runs.flops) == [r['flops'] for r in records]
+
+
+def test_logged_command_trains_the_same_run(swept, tmp_path):
+  # The sweep trains its points in its own process; each point's log starts
+  # with the command line that trains the same run alone.
+  workdir, _ = swept
+  record = read_jsonl(workdir / 'results.jsonl')[0]
+  first = (workdir / record['name'] / 'train.log').read_text().splitlines()[0]
+  assert first.startswith('$ ')
+  again = tmp_path / 'again'
+  command = [f'--workdir={again}' if arg.startswith('--workdir=') else arg
+             for arg in shlex.split(first[2:])]
+  check_ok(subprocess.run(command, cwd=REPO, env=cli_env(),
+                          capture_output=True, text=True, timeout=300))
+  summary = json.loads((again / 'summary.json').read_text())
+  assert summary['step'] == record['steps']
+  assert summary['final_val_loss'] == record['final_val_loss']
+  assert summary['best_val_accuracy'] == record['best_val_accuracy']
 
 
 def test_rerun_skips_finished_points(swept, sentiment_csv):
