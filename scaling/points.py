@@ -120,6 +120,15 @@ def check_points(points: Sequence[Any], config: ml_collections.ConfigDict,
     names.add(name)
 
 
+def point_config(config: ml_collections.ConfigDict, point: dict
+                 ) -> ml_collections.ConfigDict:
+  """A copy of the sweep's config with the point's overrides set."""
+  config = config.copy_and_resolve_references()
+  for key, value in point.items():
+    set_field(config, key, value)
+  return config
+
+
 def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
   *parents, field = dotted.split('.')
   for parent in parents:

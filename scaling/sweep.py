@@ -50,11 +50,9 @@ from absl import app
 from absl import flags
 from absl import logging
 import ml_collections
-import numpy as np
-import scipy.optimize
 from ml_collections import config_flags
 
-from scaling import points as points_lib
+from scaling import eta, points as points_lib
 from scaling.points import (SweepError, Tuning, check_points, load_sweep,
                             model_of, point_name)
 from sentiment_jax import errors, input_pipeline, jsonl, models, xla_cache
@@ -75,8 +73,6 @@ TUNING_RESULTS = 'tuning.jsonl'  # Learning-rate proxy runs, as results.jsonl.
 
 # The loaded data by what `input_pipeline.load_splits` reads of the config.
 Splits = dict[tuple, dict[str, input_pipeline.Split]]
-
-
 def read_results(path: Path) -> list[dict[str, Any]]:
   """The records of results.jsonl; none if it does not exist yet."""
   if not path.exists():
@@ -135,58 +131,6 @@ def make_record(point: dict[str, Any], fixed: dict[str, Any], summary: dict,
   }
 
 
-def point_config(config: ml_collections.ConfigDict, point: dict
-                 ) -> ml_collections.ConfigDict:
-  """A copy of the sweep's config with the point's overrides set."""
-  config = config.copy_and_resolve_references()
-  for key, value in point.items():
-    points_lib.set_field(config, key, value)
-  return config
-
-
-def relative_cost(config: ml_collections.ConfigDict, point: dict
-                  ) -> tuple[float, float]:
-  """(steps, training FLOPs) of a point, each up to a constant, from the
-  config alone (for the ETA).
-
-  Steps scale as fraction x epochs / batch. data.max_len stands in for the
-  mean sequence length, unknown before training.
-  """
-  config = point_config(config, point)
-  d = config.data
-  passes = d.train_fraction * config.train.num_epochs
-  flops = models.forward_flops(
-      models.TransformerConfig.from_run_config(config, vocab_size=1),
-      d.max_len)
-  return passes / d.batch_size, passes * flops
-
-
-def eta_seconds(done: list[tuple[tuple[float, float], float]],
-                remaining: list[tuple[float, float]]) -> float | None:
-  """Time left, from ((steps, FLOPs), seconds) of the runs so far; None
-  before three runs.
-
-  Fits seconds = overhead + a·steps + b·FLOPs with non-negative terms: data,
-  tokenizer and compilation take a fixed ~30 s per run however small, a step
-  of a narrow model costs its host overhead more than its FLOPs, and a wide
-  one the reverse, so time is proportional to neither.
-  """
-  if len(done) < 3:
-    return None
-  features = np.array([[1.0, *cost] for cost, _ in done])
-  scale = features.max(axis=0)  # Columns differ by ~12 orders of magnitude.
-  coefficients, _ = scipy.optimize.nnls(features / scale,
-                                        np.array([s for _, s in done]))
-  ahead = np.array([[1.0, *cost] for cost in remaining]).reshape(-1, 3)
-  return float(((ahead / scale) @ coefficients).sum())
-
-
-def _duration(seconds: float) -> str:
-  minutes, seconds = divmod(round(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f'{hours}h{minutes:02d}m' if hours else f'{minutes}m{seconds:02d}s'
-
-
 def _flag_value(value: Any) -> str:
   return repr(value) if isinstance(value, float) else str(value)
 
@@ -233,7 +177,7 @@ def train_point(config_filename: str, config: ml_collections.ConfigDict,
              f'--config={config_filename}', f'--workdir={point_dir}']
   command += [f'--config.{key}={_flag_value(value)}' for key, value in
               {**fixed, **overrides}.items()]
-  run_config = point_config(config, overrides)
+  run_config = points_lib.point_config(config, overrides)
   # Imported here, so that a bad config or sweep fails in seconds.
   from sentiment_jax import train  # pylint: disable=g-import-not-at-top
   point_dir.mkdir(parents=True, exist_ok=True)
@@ -269,14 +213,15 @@ def proxy(model: dict[str, Any], rate: float, tuning: Tuning
 def tune(config_filename: str, config: ml_collections.ConfigDict,
          fixed: dict[str, Any], models: list[dict[str, Any]],
          grids: dict[str, list[float]], tuning: Tuning, workdir: Path,
-         tokenizer: Path, loaded: Splits) -> dict[str, float]:
+         tokenizer: Path, loaded: Splits, timed: eta.Timed
+         ) -> dict[str, float]:
   """Each model's learning rate: trains the proxies of `grids` (extended past
   an edge that wins, `tuning.max_extensions` times at most) and returns the
   rate of each model's lowest proxy validation loss, by model name."""
   for extension in range(tuning.max_extensions + 1):
     tuned = run_points('tuning', config_filename, config, fixed,
                        proxies(models, grids, tuning), workdir / 'tuning',
-                       workdir / TUNING_RESULTS, tokenizer, loaded)
+                       workdir / TUNING_RESULTS, tokenizer, loaded, timed)
     losses = {point_name(m): {
         rate: tuned[point_name(proxy(m, rate, tuning))]['best_val_loss']
         for rate in grids[point_name(m)]} for m in models}
@@ -315,22 +260,29 @@ def run_sweep(config_filename: str, config: ml_collections.ConfigDict,
     check_points(proxies(models, grids, tuning), config, fixed)
   workdir.mkdir(parents=True, exist_ok=True)
   loaded: Splits = {}
+  # The tuning runs' times go into the sweep's ETA: they span every model
+  # size, which the sweep's first runs (the smallest model) do not, and an
+  # ETA fitted on those alone put a 1-hour sweep at 20 hours.
+  timed: eta.Timed = {}
   tokenizer = shared_tokenizer(config, workdir, loaded)
   if tuning:
     rates = tune(config_filename, config, fixed, models, grids, tuning,
-                 workdir, tokenizer, loaded)
+                 workdir, tokenizer, loaded, timed)
     points = [{**p, 'train.learning_rate': rates[point_name(model_of(p))]}
               for p in points]
   run_points('sweep', config_filename, config, fixed, points, workdir,
-             workdir / RESULTS, tokenizer, loaded)
+             workdir / RESULTS, tokenizer, loaded, timed)
 
 
 def run_points(label: str, config_filename: str,
                config: ml_collections.ConfigDict, fixed: dict[str, Any],
                points: list[dict[str, Any]], root: Path, results: Path,
-               tokenizer: Path, loaded: Splits) -> dict[str, dict[str, Any]]:
+               tokenizer: Path, loaded: Splits, timed: eta.Timed
+               ) -> dict[str, dict[str, Any]]:
   """Trains each point not yet in `results` in `root/<name>`; returns every
-  point's record by name."""
+  point's record by name. Adds each run's cost and time to `timed`, the
+  recorded ones' too (but for a resumed run's part time), and prints an ETA
+  fitted on all of `timed`."""
   recorded = {r.get('name'): r for r in read_results(results)}
   for name in (point_name(p) for p in points):
     if name in recorded and recorded[name].get('config_overrides') != fixed:
@@ -341,8 +293,10 @@ def run_points(label: str, config_filename: str,
   pending = [point_name(p) for p in points if point_name(p) not in recorded]
   print(f'{label} of {len(points)} points in {root}: {len(pending)} to train, '
         f'{len(points) - len(pending)} already in {results.name}', flush=True)
-  costs = {point_name(p): relative_cost(config, p) for p in points}
-  done: list[tuple[tuple[float, float], float]] = []
+  costs = {point_name(p): eta.relative_cost(config, p) for p in points}
+  timed.update({name: (costs[name], recorded[name]['wall_time_s'])
+                for name in costs if name in recorded
+                and not recorded[name].get('resumed')})
   start = time.perf_counter()
   for number, point in enumerate(points, start=1):
     name = point_name(point)
@@ -361,15 +315,17 @@ def run_points(label: str, config_filename: str,
         json.loads((point_dir / 'config.json').read_text()), seconds, resumed)
     with open(results, 'a') as f:
       f.write(json.dumps(record) + '\n')
-    done.append((costs[name], seconds))
+    if not resumed:
+      timed[name] = (costs[name], seconds)
     pending.remove(name)
-    eta = eta_seconds(done, [costs[n] for n in pending])
-    eta_text = 'after three runs' if eta is None else _duration(eta)
-    print(f'{prefix}: {name} done in {_duration(seconds)}: '
+    left = eta.eta_seconds(list(timed.values()),
+                          [costs[n] for n in pending])
+    eta_text = 'after three runs' if left is None else eta.duration(left)
+    print(f'{prefix}: {name} done in {eta.duration(seconds)}: '
           f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
           f'{record["final_val_loss"]:.4f}, accuracy '
           f'{record["final_val_accuracy"]:.4f} | {label} '
-          f'{_duration(time.perf_counter() - start)} so far, '
+          f'{eta.duration(time.perf_counter() - start)} so far, '
           f'{len(pending)} to go, ETA {eta_text}', flush=True)
   print(f'{label} done: {len(points)} points in {results}', flush=True)
   return recorded

@@ -36,7 +36,7 @@ FLOORS = {
     'scaling.laws': 0, 'scaling.fitting': 1, 'scaling.runs': 1,
     'scaling.analysis': 2, 'scaling.plots': 3, 'scaling.report': 4,
     'scaling.fit': 5, 'scaling.sweep': 5,  # Above train.
-    'scaling.points': 0,
+    'scaling.points': 0, 'scaling.eta': 1,
     'scaling.beyond': 2,
     'analysis.stats': 0, 'analysis.lexicon': 0, 'analysis.figures': 0,
     'analysis.report': 0, 'analysis.context': 4,  # Above inference.

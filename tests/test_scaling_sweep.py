@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from helpers import REPO, check_ok, cli_env, copy_run, read_jsonl
-from scaling import points, runs as runs_lib, sweep
+from scaling import eta, points, runs as runs_lib, sweep
 from sentiment_jax import models
 
 # Fields of each results.jsonl line; scaling.fit needs the first ten.
@@ -104,7 +104,10 @@ def test_sweep_trains_and_records_every_point(swept, sentiment_csv):
   assert records[0]['n_params'] < records[1]['n_params']
   assert 'tuning run 6 of 6' in stdout and 'sweep run 2 of 2' in stdout
   assert 'best proxy at the edge of' in stdout
-  assert 'ETA' in stdout
+  # The ETA waits for three timed runs; the tuning runs count for the sweep.
+  done = [line for line in stdout.splitlines() if ' done in ' in line]
+  assert [line.rsplit('ETA ', 1)[1] == 'after three runs' for line in done] == (
+      [True] * 2 + [False] * 6)
   # The fit reads the results as written.
   runs = runs_lib.load_results(str(workdir / 'results.jsonl'))
   assert list(runs.n_params) == [r['n_params'] for r in records]
@@ -164,9 +167,9 @@ def test_eta_fits_overhead_plus_time_per_step_and_per_flop():
   runs = [(10.0, 1e12), (40.0, 2e12), (5.0, 3e13), (80.0, 5e13)]
   done = [(cost, seconds(*cost)) for cost in runs]
   ahead = [(100.0, 1e14), (1.0, 1e9)]
-  assert sweep.eta_seconds(done, ahead) == pytest.approx(
+  assert eta.eta_seconds(done, ahead) == pytest.approx(
       sum(seconds(*cost) for cost in ahead), rel=1e-6)
-  assert sweep.eta_seconds(done[:2], ahead) is None
+  assert eta.eta_seconds(done[:2], ahead) is None
 
 
 def test_train_flops_are_three_forward_passes_of_the_shared_formula():
