@@ -9,7 +9,7 @@ point trains in `<workdir>/<point name>` with the sweep's own `--config.*`
 flags and then the point's overrides, by the function `--mode=train` calls
 (`train.train_and_evaluate`), in this process: a point of a small model
 spends most of its time outside its steps, and a process per point paid
-~9 s of start and imports and ~6 s of data loading for each of 192 runs.
+~9 s of start and imports and ~6 s of data loading for each of ~190 runs.
 Its `train.log` starts with the `python -m sentiment_jax.main` command that
 trains the same run on its own. After each point one JSON line is appended
 to `<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and
@@ -73,6 +73,8 @@ TUNING_RESULTS = 'tuning.jsonl'  # Learning-rate proxy runs, as results.jsonl.
 
 # The loaded data by what `input_pipeline.load_splits` reads of the config.
 Splits = dict[tuple, dict[str, input_pipeline.Split]]
+
+
 def read_results(path: Path) -> list[dict[str, Any]]:
   """The records of results.jsonl; none if it does not exist yet."""
   if not path.exists():
@@ -319,7 +321,7 @@ def run_points(label: str, config_filename: str,
       timed[name] = (costs[name], seconds)
     pending.remove(name)
     left = eta.eta_seconds(list(timed.values()),
-                          [costs[n] for n in pending])
+                           [costs[n] for n in pending])
     eta_text = 'after three runs' if left is None else eta.duration(left)
     print(f'{prefix}: {name} done in {eta.duration(seconds)}: '
           f'N={record["n_params"]:,} D={record["tokens"]:.3g} tokens, val loss '
