@@ -9,7 +9,7 @@ point trains in `<workdir>/<point name>` with the sweep's own `--config.*`
 flags and then the point's overrides, by the function `--mode=train` calls
 (`train.train_and_evaluate`), in this process: a point of a small model
 spends most of its time outside its steps, and a process per point paid
-~9 s of start and imports and ~6 s of data loading for each of ~190 runs.
+~9 s of start and imports and ~6 s of data loading for each of ~240 runs.
 Its `train.log` starts with the `python -m sentiment_jax.main` command that
 trains the same run on its own. After each point one JSON line is appended
 to `<workdir>/results.jsonl` (the fields `python -m scaling.fit` reads, and
