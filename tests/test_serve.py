@@ -15,6 +15,17 @@ TEXTS = ['a wonderful, brilliant and superb movie', 'terrible and dull',
          '  the   plot <br /> was great  ']
 
 
+def close(prediction: dict) -> dict:
+  """`prediction` with its probabilities compared to within 2e-6.
+
+  They are printed to six decimals, and a forward pass compiled in another
+  process or run in another batch can differ in its last bit, which can
+  round either way.
+  """
+  return {k: pytest.approx(v, abs=2e-6) if k.startswith('p_') else v
+          for k, v in prediction.items()}
+
+
 @pytest.fixture(scope='module')
 def client(trained_run):
   from configs import base
@@ -30,10 +41,6 @@ def test_predict_equals_the_cli(client, trained_run):
   cli = check_ok(run_cli('--config=configs/tiny.py', f'--workdir={trained_run}',
                          '--mode=predict', *[f'--text={t}' for t in TEXTS]))
   expected = [json.loads(line) for line in cli.stdout.splitlines()]
-  # Probabilities are printed to six decimals, and the two processes compile
-  # the forward pass separately: its last bit can round either way.
-  close = lambda p: {k: pytest.approx(v, abs=2e-6) if k.startswith('p_')
-                     else v for k, v in p.items()}
   assert response.json()['predictions'] == [close(p) for p in expected]
 
 
@@ -45,7 +52,7 @@ def test_concurrent_requests_share_forward_passes(client):
         lambda t: client.post('/v1/predict', json={'texts': [t]}).json(),
         TEXTS * 8))
   single = client.post('/v1/predict', json={'texts': TEXTS}).json()
-  by_text = {r['text']: r for r in single['predictions']}
+  by_text = {r['text']: close(r) for r in single['predictions']}
   for answer in answers:
     row = answer['predictions'][0]
     assert row == by_text[row['text']]
