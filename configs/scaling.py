@@ -89,10 +89,10 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
   and 14 came after a fit without them: the N term was 2% of the loss or
   more only up to width 16, so 5 of 9 widths measured α (±0.215); a power
   study with their losses interpolated from their neighbours' put α's
-  interval near ±0.19 with both. Width 2 is
-  not in the grid: a LayerNorm over two units outputs ±(1, -1), one bit per token, and
-  width 2 stayed at chance (validation loss 0.67-0.74) up to a quarter of
-  the split, at its best tuned rate.
+  interval near ±0.19 with both. Width 2 is not in the grid: a LayerNorm
+  over two units outputs ±(1, -1), one bit per token, and width 2 stayed at
+  chance (validation loss 0.67-0.74) up to a quarter of the split, at its
+  best tuned rate.
   Nor is depth: at 1/8 of the split, two layers of width 4 reached 0.656
   at their best rate against one layer's 0.494, and two of width 8 0.440
   against 0.441, so more N from depth is not lower loss here. Nor is MLP
