@@ -25,5 +25,9 @@ class InputError(UserError, ValueError):
   """A text, input file or flag given to the model is unusable."""
 
 
+class TextTypeError(UserError, TypeError):
+  """A text given to the model is not a string; the message names which."""
+
+
 class NonFiniteLossError(UserError, RuntimeError):
   """The loss became NaN or inf."""

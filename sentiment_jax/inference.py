@@ -1,16 +1,17 @@
 """The one way to load a trained run and score text with it: `Predictor`.
 
-`load_predictor(config, workdir)` reads the workdir's config.json, tokenizer
-and best checkpoint, so training-time tokenization is reproduced exactly, and
-its `calibration.json` when a temperature has been fitted.
-`evaluate`, `predict`, `explain/`, `benchmark`, `analysis/` and `review/` all
-score through it. It never imports `train`.
+`load(workdir)` (also `sentiment_jax.load`) reads the workdir's config.json,
+tokenizer and best checkpoint, so training-time tokenization is reproduced
+exactly, and its `calibration.json` when a temperature has been fitted.
+`load_predictor(config, workdir)` does the same with the `eval` settings of
+`config`. `evaluate`, `predict`, `explain/`, `benchmark`, `serve`,
+`analysis/` and `review/` all score through it. It never imports `train`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,29 @@ import tokenizers
 from sentiment_jax import (calibration as calibration_lib, distributed,
                            input_pipeline, metrics, models, sharding,
                            workdir as workdir_lib)
+from sentiment_jax.errors import InputError, TextTypeError
 
 DEFAULT_TARGET_ACCURACY = 0.95  # Abstain below the confidence that reaches it.
+
+
+def check_texts(texts: Sequence[str], name: str = 'texts[{i}]') -> list[str]:
+  """`texts` cleaned as training cleaned them (`clean_text`).
+
+  A non-string raises TextTypeError and a text that is empty after cleaning
+  raises InputError (a ValueError), each naming the text by `name`, formatted
+  with its index from 0 (`{i}`) or from 1 (`{n}`).
+  """
+  cleaned = []
+  for i, text in enumerate(texts):
+    where = name.format(i=i, n=i + 1)
+    if not isinstance(text, str):
+      raise TextTypeError(f'{where} is {type(text).__name__}, not str; give '
+                          'each text as a string')
+    cleaned.append(input_pipeline.clean_text(text))
+    if not cleaned[-1]:
+      raise InputError(f'{where} is empty or white space only; give '
+                       'non-empty text')
+  return cleaned
 
 
 @dataclasses.dataclass
@@ -92,12 +114,34 @@ class Predictor:
                                 pad_multiple=d.pad_multiple, max_len=d.max_len,
                                 progress=progress, step=step)
 
-  def predict(self, texts: Sequence[str],
-              target_accuracy: float = DEFAULT_TARGET_ACCURACY
-              ) -> list[dict[str, Any]]:
-    """Predict's JSON rows: label, P(positive), abstention and token counts."""
+  def predict(self, texts: str | Iterable[str],
+              target_accuracy: float = DEFAULT_TARGET_ACCURACY, *,
+              progress: bool = False) -> list[dict[str, Any]]:
+    """`--mode=predict`'s rows, one dict per text, in input order.
+
+    Each row: `text` (cleaned as training cleaned it), `label`, `p_positive`
+    (calibrated once a temperature is fitted), `p_positive_raw`, `abstain`
+    (None before a temperature is fitted) and the token counts. A bare `str`
+    is one text, as in a Hugging Face pipeline; `[]` gives `[]`. A
+    non-string raises TextTypeError, an empty or white-space text InputError
+    (a ValueError), each naming `texts[i]`. Texts are scored in
+    length-sorted batches of the run's eval batch size; `progress` shows a
+    bar.
+    """
+    if isinstance(texts, str):
+      texts = [texts]
+    elif isinstance(texts, (bytes, dict)) or not isinstance(texts, Iterable):
+      raise TextTypeError(f'texts is {type(texts).__name__}; give a string '
+                          'or a list of strings')
+    texts = check_texts(list(texts))
+    if not 0.5 <= target_accuracy < 1:
+      raise InputError(f'target_accuracy={target_accuracy} is out of range; '
+                       'give an accuracy in [0.5, 1), e.g. 0.95')
+    if not texts:
+      return []
     encoded = self.encode(texts)
-    return self.rows(texts, encoded, self.logits(encoded), target_accuracy)
+    raw = self.logits(encoded, progress='predict' if progress else None)
+    return self.rows(texts, encoded, raw, target_accuracy)
 
   def rows(self, texts: Sequence[str], encoded: input_pipeline.Encoded,
            raw: np.ndarray, target_accuracy: float = DEFAULT_TARGET_ACCURACY
@@ -142,6 +186,15 @@ class Predictor:
     return Scored(name, splits[name], encoded, logits)
 
 
+def load(workdir: str | Path) -> Predictor:
+  """The trained run in `workdir`, with the settings it was trained with.
+
+  Everything comes from the workdir (`workdir.run_config`); raises
+  WorkdirError naming the problem when it holds no trained run.
+  """
+  return load_predictor(workdir_lib.run_config(workdir), workdir)
+
+
 def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
                    ) -> Predictor:
   """Loads the run's config, tokenizer and best checkpoint from `workdir`.
@@ -149,11 +202,7 @@ def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
   Model and data settings come from the workdir's config.json; only the
   `eval` group comes from `config`.
   """
-  workdir = Path(workdir)
-  if not workdir.is_dir():
-    raise workdir_lib.WorkdirError(
-        f'workdir {workdir} does not exist; train first with --mode=train or '
-        'pass the --workdir of a trained run')
+  workdir = workdir_lib.check_is_dir(workdir)
   config = workdir_lib.load_run_config(config, workdir)
   workdir_lib.validate(config, jax.device_count())
   tokenizer = workdir_lib.load_tokenizer(workdir)

@@ -1,8 +1,10 @@
 """Command line: `python -m sentiment_jax.main --config=configs/base.py [--mode=...]`.
 
 Short absl glue in the style of the Flax examples: parse flags, start JAX's
-distributed runtime if asked, and call one function per mode. Expected
-failures (`errors.UserError`) are printed as one line with a non-zero exit.
+distributed runtime if asked, and call one function per mode. Eval and
+predict with `--workdir` and no `--config` use the run's own config.json.
+Expected failures (`errors.UserError`) are printed as one line with a
+non-zero exit.
 """
 
 import os
@@ -15,7 +17,8 @@ from ml_collections import config_flags
 from sentiment_jax import hugepages
 
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file, e.g. configs/base.py.', lock_config=True)
+    'config', None, 'Config file, e.g. configs/base.py; --mode=eval and '
+    'predict default to the --workdir\'s own config.json.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Run directory; default runs/<config name>.')
 _MODE = flags.DEFINE_enum(
@@ -53,7 +56,6 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None,
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Multi-process with the settings detected from the '
     'cluster (SLURM, Cloud TPU, ...): jax.distributed.initialize().')
-flags.mark_flag_as_required('config')
 
 
 def run(argv) -> None:
@@ -62,14 +64,20 @@ def run(argv) -> None:
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every file.
   config, mode = _CONFIG.value, _MODE.value
-  config_path = flags.FLAGS['config'].config_filename
+  if config is None and (mode in ('train', 'pretrain') or not _WORKDIR.value):
+    sys.exit('error: --config is required (e.g. --config=configs/base.py); '
+             '--mode=eval and predict may pass --workdir of a trained run '
+             'instead')
   workdir = _WORKDIR.value or os.path.join('runs', Path(
-      config_path.split(':')[0]).stem)
+      flags.FLAGS['config'].config_filename.split(':')[0]).stem)
   # Heavy imports after flag parsing, so --help and flag errors are instant.
   from sentiment_jax import distributed, errors, xla_cache  # pylint: disable=g-import-not-at-top
+  from sentiment_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from sentiment_jax.explain.request import DumpRequest  # pylint: disable=g-import-not-at-top
   xla_cache.enable()
   try:
+    if config is None:
+      config = workdir_lib.run_config(workdir)
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                            _PROCESS_ID.value, _DISTRIBUTED.value)
     dump = _DUMP.value and DumpRequest(Path(_DUMP.value), _DUMP_LAYERS.value,
@@ -110,11 +118,22 @@ def parse_flags(argv: list[str]) -> list[str]:
   """
   try:
     argv = app.parse_flags_with_usage(argv)
-  except (OSError, SyntaxError, AttributeError, KeyError, TypeError,
-          ValueError) as e:
+  except (AttributeError, KeyError) as e:
+    # ml_collections wraps a KeyError whose message is the field's repr and
+    # a suggestion on the next line.
+    while e.args and isinstance(e.args[0], BaseException):
+      e = e.args[0]
+    field, *hint = [line.strip().strip("'") for line in
+                    str(e.args[0] if e.args else e).splitlines()]
+    sys.exit(f'error: --config has no field {field!r}' +
+             (f'. {hint[0]}' if hint else '') + '; check the --config.* '
+             'overrides against the config file')
+  except (OSError, SyntaxError, TypeError, ValueError) as e:
     first_line = (str(e).splitlines() or [type(e).__name__])[0]
     sys.exit(f'error: --config: {type(e).__name__}: {first_line}; check the '
              'config file and the --config.* overrides')
+  if _CONFIG.value is None:
+    return argv  # Eval or predict from a workdir's config (checked in run).
   try:
     _CONFIG.value.to_dict()  # A file that failed to load raises on first use.
   except OSError:

@@ -20,7 +20,6 @@ import ml_collections
 from sentiment_jax import inference, jsonl, workdir as workdir_lib
 from sentiment_jax.errors import InputError
 from sentiment_jax.explain import request as explain_request
-from sentiment_jax.input_pipeline import clean_text
 
 
 def read_input_file(path: str) -> list[str]:
@@ -39,15 +38,6 @@ def read_input_file(path: str) -> list[str]:
   return texts
 
 
-def check_texts(texts: Sequence[str], source: str) -> list[str]:
-  """Cleans texts as training did; an empty one is an error naming it."""
-  cleaned = [clean_text(t) for t in texts]
-  for i, text in enumerate(cleaned):
-    if not text:
-      raise InputError(f'{source} #{i + 1} is empty; give non-empty text')
-  return cleaned
-
-
 def predict(config: ml_collections.ConfigDict, workdir: str,
             texts: Sequence[str], input_file: str | None,
             output_file: str | None,
@@ -60,9 +50,13 @@ def predict(config: ml_collections.ConfigDict, workdir: str,
                      'give an accuracy in [0.5, 1), e.g. 0.95')
   if not texts and not input_file:
     raise InputError('nothing to predict; pass --text="..." or --input_file')
-  texts = check_texts(texts, '--text')
-  if input_file:
-    texts += check_texts(read_input_file(input_file), input_file)
+  texts = list(texts)
+  file_texts = read_input_file(input_file) if input_file else []
+  # Checked before the model loads, so a bad text fails at once; the
+  # predictor cleans the raw texts itself, as the Python API does.
+  cleaned = (inference.check_texts(texts, '--text #{n}') +
+             inference.check_texts(file_texts, f'{input_file} #{{n}}'))
+  texts += file_texts
   predictor = inference.load_predictor(config, workdir)
   if attention_dump:
     attention_dump.check(predictor.model.config)
@@ -84,5 +78,5 @@ def predict(config: ml_collections.ConfigDict, workdir: str,
     # Imported here: figures and pages need matplotlib and Jinja2, which a
     # plain predict does not load.
     from sentiment_jax.explain import dump  # pylint: disable=g-import-not-at-top
-    dump.dump_texts(predictor, texts, attention_dump)
+    dump.dump_texts(predictor, cleaned, attention_dump)
   return rows

@@ -55,9 +55,8 @@ def main(argv) -> None:
                        'pass another --port')
     # Imported here so flag errors are instant.
     import uvicorn  # pylint: disable=g-import-not-at-top
-    from configs import base  # pylint: disable=g-import-not-at-top
     from sentiment_jax import inference, serve_app  # pylint: disable=g-import-not-at-top
-    predictor = inference.load_predictor(base.get_config(), _WORKDIR.value)
+    predictor = inference.load(_WORKDIR.value)
     print('compiling the served shapes...', file=sys.stderr)
     serve_app.warm_up(predictor)
     application = serve_app.create_app(predictor, _MAX_TEXTS.value,

@@ -144,15 +144,6 @@ def warm_up(predictor: inference.Predictor) -> None:
       predictor.logits(input_pipeline.Encoded(ids, np.full(size, length)))
 
 
-def _clean(text: str, where: str) -> str:
-  """The text cleaned as training cleaned it; empty is an error naming it."""
-  cleaned = input_pipeline.clean_text(text)
-  if not cleaned:
-    raise ValueError(f'{where} is empty or white space only; give non-empty '
-                     'text')
-  return cleaned
-
-
 class PredictRequest(pydantic.BaseModel):
   model_config = pydantic.ConfigDict(extra='forbid', strict=True)
   texts: list[str] = pydantic.Field(min_length=1)
@@ -162,7 +153,7 @@ class PredictRequest(pydantic.BaseModel):
   @pydantic.field_validator('texts')
   @classmethod
   def _texts(cls, texts: list[str]) -> list[str]:
-    return [_clean(t, f'text #{i + 1}') for i, t in enumerate(texts)]
+    return inference.check_texts(texts, 'text #{n}')
 
 
 class ExplainRequest(pydantic.BaseModel):
@@ -173,7 +164,7 @@ class ExplainRequest(pydantic.BaseModel):
   @pydantic.field_validator('text')
   @classmethod
   def _text(cls, text: str) -> str:
-    return _clean(text, 'the text')
+    return inference.check_texts([text], 'the text')[0]
 
 
 class BadRequest(Exception):
@@ -214,7 +205,9 @@ def explain_payload(predictor: inference.Predictor, text: str, heads: bool
                     ) -> dict[str, Any]:
   """Per-word scores, highlight segments, and optionally the heads figure."""
   ex = attribution.explain(predictor, [text])[0]
-  out = {**predictor.predict([text])[0], 'words': ex.words,
+  encoded = predictor.encode([text])  # `text` is cleaned already.
+  row = predictor.rows([text], encoded, predictor.logits(encoded))[0]
+  out = {**row, 'words': ex.words,
          'scores': {name: [float(v) for v in ex.word_scores[name]]
                     for name, _ in EXPLAIN_VIEWS},
          'segments': {name: page.highlight(ex, ex.word_scores[name], signed)

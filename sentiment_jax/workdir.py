@@ -176,6 +176,33 @@ def trajectory(config: ml_collections.ConfigDict, steps_per_epoch: int,
           **recorded}
 
 
+def check_is_dir(workdir: str | Path) -> Path:
+  """`workdir` as a Path; WorkdirError if it is missing or not a directory."""
+  workdir = Path(workdir)
+  if workdir.is_file():
+    raise WorkdirError(f'workdir {workdir} is a file, not a directory; pass '
+                       'the directory of a trained run, e.g. runs/base')
+  if not workdir.is_dir():
+    raise WorkdirError(
+        f'workdir {workdir} does not exist; train first with --mode=train or '
+        'pass the --workdir of a trained run')
+  return workdir
+
+
+def run_config(workdir: str | Path) -> ml_collections.ConfigDict:
+  """The whole config a run saved, over `configs/base.py`'s defaults for the
+  fields added to the code since it was trained."""
+  from configs import base  # pylint: disable=g-import-not-at-top
+  workdir = check_is_dir(workdir)
+  saved = saved_config(workdir, f'delete {workdir} and train again')
+  if saved is None:
+    raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
+                       'first with --mode=train or pass --workdir')
+  config = base.get_config()
+  config.update(saved)
+  return config
+
+
 def load_run_config(config: ml_collections.ConfigDict, workdir: Path
                     ) -> ml_collections.ConfigDict:
   """The workdir's saved `data` and `model` settings on top of `config`.

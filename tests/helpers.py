@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # JAX's persistent compilation cache, shared by every CLI subprocess of the
@@ -32,6 +33,30 @@ NEGATIVE_WORDS = ('terrible', 'awful', 'boring', 'dreadful', 'horrible',
 FILLER_WORDS = ('the', 'movie', 'film', 'plot', 'acting', 'was', 'really',
                 'quite', 'a', 'story', 'and', 'cast', 'ending', 'of', 'this',
                 'director', 'script', 'scenes', 'music', 'it')
+
+
+def require(available: bool, reason: str) -> None:
+  """Skips the calling test (or module) with `reason` when an optional
+  dependency is missing; under CI (`CI=true`), where `.ci/run` installs every
+  dependency, fails instead, so CI never passes with a test left unrun."""
+  if available:
+    return
+  if os.environ.get('CI', '').lower() == 'true':
+    pytest.fail(f'{reason} (CI=true: every test must run)', pytrace=False)
+  pytest.skip(reason, allow_module_level=True)
+
+
+def import_or_skip(module: str, reason: str):
+  """`module`, imported; if it is missing, `require`'s skip (or CI failure)."""
+  try:
+    return __import__(module, fromlist=['_'])
+  except ImportError:
+    require(False, reason)
+
+
+NEEDS_TORCH = 'needs PyTorch: pip install -r review/requirements.txt'
+NEEDS_PLAYWRIGHT = ('needs Playwright: pip install -r '
+                    'tests/requirements-browser.txt')
 
 
 def sentiment_rows(num_rows: int, seed: int = 0) -> list[tuple[str, int]]:

@@ -38,6 +38,20 @@ def test_ece_of_calibrated_probabilities_is_within_noise_of_zero():
   assert low > noise_floor
 
 
+def test_ece_matches_a_hand_binned_example():
+  confidence = [0.55, 0.65, 0.65, 0.95, 0.95, 0.95, 0.95]
+  correct = [1, 0, 1, 1, 1, 1, 0]
+  # 15 equal-width bins: 0.55 in [8/15, 9/15) (accuracy 1), both 0.65 in
+  # [9/15, 10/15) (accuracy 1/2), the 0.95s in the last (accuracy 3/4).
+  by_hand = (1 * 0.45 + 2 * 0.15 + 4 * 0.20) / 7
+  assert metrics.ece(confidence, correct) == pytest.approx(by_hand)
+  # Two equal-mass bins: the 4 lowest (mean confidence 0.7, accuracy 3/4)
+  # and the 3 highest (0.95, accuracy 2/3).
+  by_hand = (4 * 0.05 + 3 * (0.95 - 2 / 3)) / 7
+  assert metrics.ece(confidence, correct, 2, adaptive=True) == pytest.approx(
+      by_hand)
+
+
 def test_reliability_bins_count_every_example_once():
   rng = np.random.default_rng(1)
   confidence, correct = calibrated_sample(1000, rng)

@@ -5,12 +5,13 @@ run happens to execute.
 """
 
 import ast
+import importlib.util
 import subprocess
 import sys
 
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import NEEDS_TORCH, REPO, cli_env, require
 
 # Each module's floor: a module may import only modules on lower floors.
 FLOORS = {
@@ -95,10 +96,13 @@ def test_every_module_has_a_floor():
                 if name not in PACKAGES) == sorted(FLOORS)
 
 
-@pytest.mark.parametrize('name, path', MODULES, ids=[n for n, _ in MODULES])
+MODULES_IN_FLOORS = [(n, p) for n, p in MODULES if n not in PACKAGES]
+PACKAGE_INITS = [(n, p) for n, p in MODULES if n in PACKAGES]
+
+
+@pytest.mark.parametrize('name, path', MODULES_IN_FLOORS,
+                         ids=[n for n, _ in MODULES_IN_FLOORS])
 def test_imports_point_down(name, path):
-  if name in PACKAGES:
-    return
   imported = project_imports(name, ast.parse(path.read_text()))
   upward = sorted(m for m in imported if FLOORS[m] >= FLOORS[name])
   assert not upward, f'{name} (floor {FLOORS[name]}) imports {upward}'
@@ -106,6 +110,17 @@ def test_imports_point_down(name, path):
     closed = sorted(m for m in imported if m.startswith('sentiment_jax')
                     and m not in OPEN_TO_OTHER_PARTS)
     assert not closed, f'{name} reaches into {closed}'
+
+
+@pytest.mark.parametrize('name, path', PACKAGE_INITS,
+                         ids=[n for n, _ in PACKAGE_INITS])
+def test_importing_a_package_imports_none_of_its_modules(name, path):
+  """A package's `__init__` runs before any of its modules, so at its top
+  level it imports nothing of ours (`sentiment_jax.load` imports lazily)."""
+  tree = ast.parse(path.read_text())
+  top_level = ast.Module(body=[node for node in tree.body if isinstance(
+      node, (ast.Import, ast.ImportFrom))], type_ignores=[])
+  assert not project_imports(name, top_level), name
 
 
 @pytest.mark.parametrize('name, path', MODULES, ids=[n for n, _ in MODULES])
@@ -145,7 +160,7 @@ def test_training_leaves_pytorch_unloaded_but_importable():
           'assert sentiment_jax.train.loop.tensorboardX.SummaryWriter\n'
           'import torch, scipy.stats\n'
           'print(torch.ones(2).sum().item())\n')
-  pytest.importorskip('torch')
+  require(importlib.util.find_spec('torch') is not None, NEEDS_TORCH)
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO,
                           env=cli_env(), capture_output=True, text=True,
                           timeout=120)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from sklearn import metrics as skm
 
@@ -47,10 +48,20 @@ def test_log_loss_stays_exact_where_probabilities_saturate():
 
 
 def test_train_step_accuracy_uses_the_same_rule():
+  # A tie (margin 0, labelled positive), a clear negative, a wrong positive.
   logits = jnp.asarray([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
   labels = np.asarray([1, 0, 0])
-  in_step = float((metrics.decide(logits) == labels).mean())
-  assert in_step == pytest.approx(2 / 3)
+  # `steps.train_step` itself, on a model whose logits are these whatever
+  # the tokens (a zero weight keeps a gradient path).
+  state = steps.TrainState.create(
+      apply_fn=lambda variables, tokens, rngs: logits + variables['params'][
+          'w'].sum(),
+      params={'w': jnp.zeros((2,))}, tx=optax.sgd(0.0),
+      rng=jax.random.key_data(jax.random.key(0, impl=steps.DROPOUT_RNG_IMPL)))
+  batch = {'tokens': jnp.zeros((3, 4), jnp.int32), 'label': jnp.asarray(labels)}
+  _, step_metrics = jax.jit(steps.train_step)(state, batch)
+  # argmax would call the tie negative and read 1/3.
+  assert float(step_metrics['accuracy']) == pytest.approx(2 / 3)
   assert metrics.classification_metrics(
       logits=np.asarray(logits), labels=labels)['accuracy'] == pytest.approx(
           2 / 3)

@@ -146,8 +146,14 @@ def test_dropout_is_active_in_training_and_off_in_eval():
       variables, tokens, rngs={'dropout': jax.random.PRNGKey(seed)})
   assert not np.allclose(apply(1), apply(2))
   eval_model = models.Classifier(config.replace(deterministic=True))
-  np.testing.assert_array_equal(eval_model.apply(variables, tokens),
-                                eval_model.apply(variables, tokens))
+  eval_apply = lambda seed: eval_model.apply(
+      variables, tokens, rngs={'dropout': jax.random.PRNGKey(seed)})
+  np.testing.assert_array_equal(eval_apply(1), eval_apply(2))
+  # Off, not merely repeatable: eval equals the same weights without dropout.
+  no_dropout = models.Classifier(config.replace(dropout_rate=0.0,
+                                                deterministic=True))
+  np.testing.assert_allclose(eval_apply(1), no_dropout.apply(variables, tokens),
+                             rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize('rate', [0.1, 0.5])

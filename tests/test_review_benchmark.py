@@ -1,17 +1,19 @@
 """`python -m review.benchmark --quick` runs its variants and its JSON renders."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import NEEDS_TORCH, REPO, cli_env, require
 from review import findings, report
 
 
 @pytest.fixture(scope='module')
 def quick(tmp_path_factory):
+  require(importlib.util.find_spec('torch') is not None, NEEDS_TORCH)
   out = tmp_path_factory.mktemp('bench') / 'results.json'
   result = subprocess.run(
       [sys.executable, '-m', 'review.benchmark', '--quick',

@@ -51,12 +51,26 @@ def test_mean_pooling_counts_padding(params):
   short, padded = tokens([8], seq=8), tokens([8], seq=16)
   assert np.allclose(OURS.apply({'params': params}, short),
                      OURS.apply({'params': params}, padded), atol=1e-5)
-  # The naive encoder alone (its NaN padded rows aside): the mean over 16
-  # positions of which 8 are padding is not the mean over the 8 real ones.
-  encoder = naive.NaiveEncoder(NAIVE.config)
-  encoder_params = {'params': naive.params_from_ours(params)['encoder']}
-  states = np.nan_to_num(encoder.apply(encoder_params, padded, rngs=KEY))
-  assert not np.allclose(states.mean(1), states[:, :8].mean(1), atol=1e-3)
+  # The naive classifier's pooling alone: its encoder is intercepted to
+  # return the 8 real states (of the unpadded text) followed by 8 padded rows
+  # of ones, so findings 2 and 3 cannot move the logits.
+  converted = naive.params_from_ours(params)
+  real = naive.NaiveEncoder(NAIVE.config).apply(
+      {'params': converted['encoder']}, short, rngs=KEY)
+  states = jnp.concatenate([real, jnp.ones_like(real)], axis=1)
+
+  def fixed_encoder(next_fun, args, kwargs, context):
+    if isinstance(context.module, naive.NaiveEncoder):
+      return states
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(fixed_encoder):
+    logits = NAIVE.apply({'params': converted}, padded, rngs=KEY)
+  head = converted['head']
+  over_real = real.mean(1) @ head['kernel'] + head['bias']
+  over_all = states.mean(1) @ head['kernel'] + head['bias']
+  np.testing.assert_allclose(logits, over_all, atol=1e-5)
+  assert not np.allclose(logits, over_real, atol=1e-3)
 
 
 def attention_weights(model, params, ids):
@@ -108,18 +122,19 @@ def test_scores_scaled_by_model_width(params):
 
 
 def test_eval_is_random(params):
-  dropping = naive.NaiveClassifier(CONFIG.replace(dropout_rate=0.1))
-  converted = naive.params_from_ours(params)
+  # Both models built for evaluation (deterministic=True), with dropout 0.1:
+  # the naive one still draws masks, so two keys give two answers.
+  eval_config = CONFIG.replace(dropout_rate=0.1, deterministic=True)
   ids = tokens([16, 16])
-  first, second = (dropping.apply({'params': converted}, ids,
-                                  rngs={'dropout': jax.random.PRNGKey(seed)})
+  theirs = naive.NaiveClassifier(eval_config)
+  first, second = (theirs.apply({'params': naive.params_from_ours(params)},
+                                ids, rngs={'dropout': jax.random.PRNGKey(seed)})
                    for seed in (0, 1))
   assert not np.allclose(first, second, atol=1e-4)
-  trained_config = models.Classifier(CONFIG.replace(dropout_rate=0.1,
-                                                    deterministic=True))
-  first, second = (trained_config.apply(
-      {'params': params}, ids, rngs={'dropout': jax.random.PRNGKey(seed)})
-      for seed in (0, 1))
+  ours = models.Classifier(eval_config)
+  first, second = (ours.apply({'params': params}, ids,
+                              rngs={'dropout': jax.random.PRNGKey(seed)})
+                   for seed in (0, 1))
   np.testing.assert_array_equal(first, second)
 
 

@@ -1,11 +1,14 @@
 """`review/matmuls.py`: the matmuls read from a step's jaxpr are all of them."""
 
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import tiny
+from helpers import NEEDS_TORCH, require
 from review import matmuls
 from sentiment_jax import models, steps
 
@@ -59,6 +62,8 @@ def test_a_matmul_is_its_gemm(lhs_shape, rhs_shape, dims, gemm):
 @pytest.mark.parametrize('floor', [matmuls.MatmulFloor,
                                    matmuls.TorchMatmulFloor])
 def test_a_floor_counts_every_occurrence_of_a_matmul(floor):
+  if floor is matmuls.TorchMatmulFloor:
+    require(importlib.util.find_spec('torch') is not None, NEEDS_TORCH)
   found = [matmuls.Matmul((8, 4), (4, 2), (((1,), (0,)), ((), ())), 128)] * 3
   floor = floor(found)
   assert (floor.count, floor.flops) == (3, 384)

@@ -1,21 +1,26 @@
 """Our classifier equals its PyTorch twin, and each porting mismatch shows.
 
 Weights are copied from Flax into `review/torch_twin.py`'s model; logits
-must agree within 1e-5 in float32. Requires PyTorch (review/requirements.txt),
-which `.ci/run` installs, so these run in CI rather than skip.
+must agree within 1e-5 in float32. Requires PyTorch (review/requirements.txt):
+skipped without it, except under CI, which installs it.
 """
 
 import functools
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
-import optax
 import pytest
-import torch
-from torch import nn
 
+from helpers import NEEDS_TORCH, import_or_skip
+
+torch = import_or_skip('torch', NEEDS_TORCH)
+nn = torch.nn
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from review import torch_twin
-from sentiment_jax import models
+from sentiment_jax import models, steps
 
 
 def setup(activation: str, seed: int = 0, pooling: str = 'mean'):
@@ -95,27 +100,34 @@ def test_fast_path_ignores_tanh_gelu():
 
 
 def test_a_train_step_matches():
-  """One clipped AdamW step (as `steps.create_train_state` builds it, at a
-  constant rate) on the same batch and weights gives the same logits after,
-  so the benchmark times the same computation in both."""
+  """`steps.train_step` on the optimizer `steps.create_train_state` builds,
+  and the twin's step with its AdamW, give the same logits after, so the
+  benchmark times the same computation in both. Two steps on two batches
+  (the labels flipped): the schedule's first rate is 0 (warm-up), its second
+  the peak, and AdamW's moments then hold both gradients."""
   config, params, ids, _, twin = setup('relu')
   labels = np.array([0, 1, 1, 0])
   model = models.Classifier(config)
-  tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(
-      1e-3, b2=0.98, weight_decay=0.1,
-      mask=jax.tree_util.tree_map(lambda p: p.ndim >= 2, params)))
+  run_config = ml_collections.ConfigDict({
+      'data': {'max_len': config.max_len},
+      'train': {'learning_rate': 1e-3, 'warmup_fraction': 0.0,
+                'weight_decay': 0.1, 'grad_clip': 1.0}})
+  state = steps.create_train_state(jax.random.PRNGKey(0), run_config, model,
+                                   total_steps=10)
+  state = state.replace(params=params, opt_state=state.tx.init(params))
+  for step_labels in (labels, 1 - labels):
+    state, _ = jax.jit(steps.train_step)(
+        state, {'tokens': jnp.asarray(ids), 'label': jnp.asarray(step_labels)})
   twin.train()
-
-  def loss_fn(p):
-    logits = model.apply({'params': p}, ids)
-    return optax.softmax_cross_entropy_with_integer_labels(logits,
-                                                           labels).mean()
-  grads = jax.grad(loss_fn)(params)
-  updates, _ = tx.update(grads, tx.init(params), params)
-  params = optax.apply_updates(params, updates)
   optimizer = torch_twin.make_optimizer(twin)
-  torch_twin.train_step(twin, optimizer, torch.from_numpy(ids).long(),
-                        torch.from_numpy(labels).long())
+  for rate, step_labels in ((0.0, labels), (1e-3, 1 - labels)):
+    for group in optimizer.param_groups:
+      group['lr'] = rate
+    torch_twin.train_step(twin, optimizer, torch.from_numpy(ids).long(),
+                          torch.from_numpy(step_labels).long())
   twin.eval()
-  np.testing.assert_allclose(twin_logits(twin, ids, grad=True),
-                             model.apply({'params': params}, ids), atol=1e-4)
+  after = model.apply({'params': state.params}, ids)
+  assert not np.allclose(after, model.apply({'params': params}, ids),
+                         atol=1e-3)  # The step moved the weights.
+  np.testing.assert_allclose(twin_logits(twin, ids, grad=True), after,
+                             atol=1e-4)

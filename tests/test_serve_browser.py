@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, cli_env
+from helpers import NEEDS_PLAYWRIGHT, REPO, cli_env, import_or_skip, require
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+# Both checked at collection, before any server starts.
+playwright = import_or_skip('playwright.sync_api', NEEDS_PLAYWRIGHT)
+require(Path(CHROMIUM).exists(),
+        'needs Chromium: apt-get install chromium (Debian\'s package)')
 # Where the screenshot is kept besides the test's temp dir (CI artefacts).
 ARTEFACTS = os.environ.get('SENTIMENT_JAX_ARTEFACTS')
 # A trained run to serve instead of the tiny test run: the README's
@@ -55,8 +59,6 @@ def server(request):
 
 
 def test_type_a_review_and_see_the_answer(server, tmp_path):
-  playwright = pytest.importorskip('playwright.sync_api')
-  assert Path(CHROMIUM).exists(), 'install chromium (apt-get install chromium)'
   with playwright.sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM,
                                 args=['--no-sandbox', '--disable-gpu'])
@@ -64,10 +66,12 @@ def test_type_a_review_and_see_the_answer(server, tmp_path):
     requests = []
     page.on('request', lambda r: requests.append(r.url))
     page.goto(server + '/')
+    assert not page.is_visible('#heads_png')  # No broken image before asked.
     page.fill('#text', 'A wonderful, brilliant and superb movie. The acting '
               'was dull in places, but the story was great.')
     page.click('#submit')
     page.wait_for_selector('#answer:not([hidden])', timeout=60_000)
+    assert not page.is_visible('#heads_png')
     label = page.text_content('#label')
     assert any(word in label for word in ('positive', 'negative'))
     assert '%' in page.text_content('#confidence')
