@@ -55,7 +55,8 @@ from ml_collections import config_flags
 from scaling import eta, points as points_lib
 from scaling.points import (SweepError, Tuning, check_points, load_sweep,
                             model_of, point_name)
-from sentiment_jax import errors, input_pipeline, jsonl, models, xla_cache
+from sentiment_jax import (data_sources, errors, input_pipeline, jsonl, models,
+                           xla_cache)
 
 # Names distinct from scaling/fit.py's flags, so both can share a process.
 _CONFIG = config_flags.DEFINE_config_file(
@@ -71,7 +72,7 @@ LOG = 'train.log'  # Each point's trainer output, in its sub-directory.
 TOKENIZER = 'tokenizer.json'  # The one tokenizer every point uses.
 TUNING_RESULTS = 'tuning.jsonl'  # Learning-rate proxy runs, as results.jsonl.
 
-# The loaded data by what `input_pipeline.load_splits` reads of the config.
+# The loaded data by what `data_sources.load_splits` reads of the config.
 Splits = dict[tuple, dict[str, input_pipeline.Split]]
 
 
@@ -139,11 +140,11 @@ def _flag_value(value: Any) -> str:
 
 def load_splits(data_config: ml_collections.ConfigDict, loaded: Splits
                 ) -> dict[str, input_pipeline.Split]:
-  """`input_pipeline.load_splits(data_config)`, loaded once into `loaded`."""
+  """`data_sources.load_splits(data_config)`, loaded once into `loaded`."""
   key = (data_config.source, data_config.tfds_data_dir,
          data_config.validation_size)
   if key not in loaded:
-    loaded[key] = input_pipeline.load_splits(data_config)
+    loaded[key] = data_sources.load_splits(data_config)
   return loaded[key]
 
 

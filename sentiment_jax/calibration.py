@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from sentiment_jax import metrics
 
@@ -24,6 +23,8 @@ _LOG_T_BOUNDS = (-math.log(20), math.log(20))
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
   """The temperature T > 0 minimising the log loss of `logits / T`."""
+  # Imported here: predict applies a fitted temperature and never fits one.
+  from scipy import optimize  # pylint: disable=g-import-not-at-top
   logits = np.asarray(logits, np.float64)
   result = optimize.minimize_scalar(
       lambda log_t: metrics.log_loss(logits / math.exp(log_t), labels),

@@ -23,7 +23,7 @@ import tokenizers
 from sentiment_jax import (calibration as calibration_lib, distributed,
                            input_pipeline, metrics, models, sharding,
                            workdir as workdir_lib)
-from sentiment_jax.errors import InputError, TextTypeError
+from sentiment_jax.errors import DataError, InputError, TextTypeError
 
 DEFAULT_TARGET_ACCURACY = 0.95  # Abstain below the confidence that reaches it.
 
@@ -169,8 +169,10 @@ class Predictor:
 
   def splits(self) -> dict[str, input_pipeline.Split]:
     """The named splits of the run's data source (prepared by process 0)."""
+    # Imported here: TFDS and scikit-learn are not needed to predict.
+    from sentiment_jax import data_sources  # pylint: disable=g-import-not-at-top
     return distributed.process_0_first(
-        lambda: input_pipeline.load_splits(self.config.data), 'data prepared')
+        lambda: data_sources.load_splits(self.config.data), 'data prepared')
 
   def score_split(self, name: str,
                   splits: dict[str, input_pipeline.Split] | None = None
@@ -178,7 +180,7 @@ class Predictor:
     """Scores split `name` (loading the splits unless given)."""
     splits = self.splits() if splits is None else splits
     if name not in splits:
-      raise input_pipeline.DataError(
+      raise DataError(
           f'split {name!r} is not a split of {self.config.data.source}; '
           f'choose one of {sorted(splits)}')
     encoded = self.encode(splits[name].texts)

@@ -23,8 +23,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from sentiment_jax import (distributed, input_pipeline, loop, mlm, models,
-                           pretrain_models, sharding, steps,
+from sentiment_jax import (data_sources, distributed, input_pipeline, loop,
+                           mlm, models, pretrain_models, sharding, steps,
                            workdir as workdir_lib)
 from sentiment_jax.errors import ConfigError
 
@@ -45,7 +45,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   workdir_lib.check_compatible(config, workdir,
                                workdir_lib.PRETRAIN_TRAJECTORY_FIELDS)
   splits = distributed.process_0_first(
-      lambda: input_pipeline.load_splits(d), 'data prepared')
+      lambda: data_sources.load_splits(d), 'data prepared')
   texts, held_out = mlm.corpus(splits, p.held_out_texts)
   given = input_pipeline.load_tokenizer(
       d.tokenizer_path, fix="pass a run's tokenizer.json, or '' to train one"

