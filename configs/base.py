@@ -2,7 +2,7 @@
 embeddings, to >= 88% test accuracy in under 5 minutes on 2 CPU cores.
 
 Shapes, table size, sequence length and epochs were chosen by measurement on
-that CPU, on validation accuracy within the time (README, Part 3).
+that CPU, on validation accuracy within the time (sentiment_jax/MEASUREMENTS.md).
 Override any field on the command line, e.g. `--config.model.num_layers=2`.
 """
 

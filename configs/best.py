@@ -9,7 +9,7 @@ Over seeds 42, 1 and 2 (`python -m sentiment_jax.main --config=configs/best.py
 test (McNemar p = 0.36, 0.53, 0.047). Seed 2's bare command ran alone and
 took 21:19 wall (1,249 s of training; no pretraining). The table size was
 chosen over a 1M x 32 table on the three seeds' mean validation accuracy
-(0.9123 against 0.9100); README, "configs/best.py". Those runs drew
+(0.9123 against 0.9100); sentiment_jax/MEASUREMENTS.md. Those runs drew
 Flax's 32-bit dropout masks; `models.Dropout` draws other ones since, so a
 rerun differs from them by run-to-run noise, not bit for bit.
 """

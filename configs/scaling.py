@@ -97,7 +97,7 @@ def get_sweep(variant: str = 'full') -> list[dict[str, object]]:
   at their best rate against one layer's 0.494, and two of width 8 0.440
   against 0.441, so more N from depth is not lower loss here. Nor is MLP
   size: width 8 with 8 to 128 MLP units (N 498 to 2,538) stayed at 0.45-0.48
-  (mean of three seeds, README), so the MLP stays 4x and N tracks width.
+  (mean of three seeds, scaling/MEASUREMENTS.md), so the MLP stays 4x and N tracks width.
   Width 256 (base's model) came last, for the N range and for α, and was
   kept whatever it did: on all of D it ended above width 128 (0.290 against
   0.285, three seeds each), so N stops paying at this data size.

@@ -25,7 +25,7 @@ def _import_tensorboardx():
   """tensorboardX, without the PyTorch it imports whenever one is installed
   (review/'s requirement) just to accept torch tensors, which we never log.
 
-  That import cost each CLI process about 2.5 s of its 7 (README,
+  That import cost each CLI process about 2.5 s of its 7 (sentiment_jax/MEASUREMENTS.md,
   Development). With torch hidden, tensorboardX's `import torch` fails as if
   absent; afterwards torch imports as usual. A process that already holds
   torch keeps it.

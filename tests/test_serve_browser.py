@@ -22,7 +22,8 @@ require(Path(CHROMIUM).exists(),
 # Where the screenshot is kept besides the test's temp dir (CI artefacts).
 ARTEFACTS = os.environ.get('SENTIMENT_JAX_ARTEFACTS')
 # A trained run to serve instead of the tiny test run: the README's
-# screenshot is this test's, made against runs/base.
+# screenshot (sentiment_jax/assets/serve_page.png) is this test's, made
+# against runs/base.
 SERVED_RUN = os.environ.get('SENTIMENT_JAX_SERVED_RUN')
 
 
