@@ -8,6 +8,9 @@ import pytest
 from helpers import check_ok, copy_run, run_analysis, run_cli
 from test_cli import message_lines
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 SMALL = ['--bootstrap_samples=20', '--attack_examples=10', '--ood_examples=60',
          '--feature_examples=100', '--dir_examples=15']
 REQUIRED = [

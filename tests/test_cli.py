@@ -19,6 +19,9 @@ from helpers import (assert_same_final_state, check_ok, cli_env, copy_run,
                       read_jsonl, run_cli, sentiment_rows, train_args,
                       write_csv)
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 ARTEFACTS = ('config.json', 'tokenizer.json', 'metrics.jsonl', 'curves.png',
              'eval_test.json', 'errors_test.jsonl', 'roc_test.png',
              'confusion_test.png')

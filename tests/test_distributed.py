@@ -17,6 +17,9 @@ import pytest
 from helpers import (REPO, assert_params_close, check_ok, cli_env,
                      latest_step_dirs, restore_raw, run_cli)
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 EPOCHS = 2
 
 

@@ -155,7 +155,7 @@ def test_tfds_default_mock_data_is_readable():
   # the real array-record source yields `bytes`; reading must accept both.
   with tfds.testing.mock_data(num_examples=30):
     source = tfds.data_source('imdb_reviews', split='train')
-    split = ip._read_data_source(source)  # pylint: disable=protected-access
+    split = data_sources._read_data_source(source)  # pylint: disable=protected-access
     expected = [ip.clean_text(source[i]['text']) for i in range(len(source))]
   assert split.texts == expected
   assert len(split.labels) == 30 and set(split.labels) <= {0, 1}

@@ -68,6 +68,7 @@ def test_extra_padding_does_not_change_logits(pooling, ngram_buckets):
                              rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # Over 10 s.
 def test_a_cls_head_computes_its_last_block_for_one_position():
   """Pruned to the [CLS] position, the last block gives the same logits and
   gradients as the full encoder, and sows that position's attention alone."""

@@ -16,6 +16,9 @@ from helpers import (assert_same_final_state, check_ok,
                      kill_once_checkpointed, latest_step_dirs, read_jsonl,
                      restore_raw, run_cli, train_args)
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 VOCAB = 100  # Ids 0-2 special, 99 = [MASK].
 FIRST_PIECE = len(input_pipeline.SPECIAL_TOKENS)
 

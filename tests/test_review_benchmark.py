@@ -10,6 +10,9 @@ import pytest
 from helpers import NEEDS_TORCH, REPO, cli_env, require
 from review import findings, report
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def quick(tmp_path_factory):

@@ -89,6 +89,7 @@ def test_pad_keys_get_attention(params):
   assert np.all(theirs[0, :, :10, 10:].sum(-1) > 0.01)
 
 
+@pytest.mark.slow  # Over 10 s.
 def test_all_pad_row_is_nan(params):
   ids = tokens([16, 0])
 
@@ -147,6 +148,7 @@ def frozen_config():
   return config
 
 
+@pytest.mark.slow  # Over 10 s.
 def test_dropout_masks_repeat_across_steps(params):
   """With a zero learning rate the params stay put, so two steps on the same
   batch give the same loss exactly when they draw the same dropout masks."""
@@ -208,6 +210,7 @@ def count_compiles(caplog, run) -> int:
              for r in caplog.records)
 
 
+@pytest.mark.slow  # Over 10 s.
 def test_step_compiles_once(params, caplog):
   batches = [{'tokens': tokens([16] * 4, seed=s),
               'label': jnp.array([0, 1, 0, 1])} for s in range(3)]

@@ -21,6 +21,9 @@ import pytest
 from helpers import LAW_NOISE, write_law_results
 from scaling import analysis, beyond, fitting, laws, report, runs as runs_lib
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 CHINCHILLA = REPO.parent / 'shared' / 'data' / 'chinchilla_fig4_points.csv'
 # Besiroglu et al. (2024), replicating Chinchilla approach 3 on these points.

@@ -18,6 +18,9 @@ import pytest
 from helpers import REPO, cli_env, write_law_results
 from scaling import analysis, fitting, laws, runs as runs_lib
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 # (log E, log A, log B, alpha, beta): E = 0.3, A = 40, B = 60.
 TRUTH = np.array([np.log(0.3), np.log(40.0), np.log(60.0), 0.35, 0.3])
 

@@ -17,6 +17,9 @@ from helpers import REPO, check_ok, cli_env, copy_run, read_jsonl
 from scaling import eta, points, runs as runs_lib, sweep
 from sentiment_jax import models
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 # Fields of each results.jsonl line; scaling.fit needs the first ten.
 FIELDS = ('n_params', 'n_params_total', 'tokens', 'flops', 'final_val_loss',
           'best_val_loss', 'best_val_accuracy', 'overrides', 'wall_time_s',

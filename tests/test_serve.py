@@ -162,6 +162,7 @@ def test_startup_errors_are_one_line(tmp_path, trained_run):
     assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
 
 
+@pytest.mark.slow  # Over 10 s.
 def test_load_test_checks_every_answer(tmp_path, trained_run):
   out = tmp_path / 'bench.json'
   result = subprocess.run(

@@ -14,6 +14,9 @@ import pytest
 
 from helpers import NEEDS_PLAYWRIGHT, REPO, cli_env, import_or_skip, require
 
+# Over ~20 s of fixtures or CLI runs: left out of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 # Both checked at collection, before any server starts.
 playwright = import_or_skip('playwright.sync_api', NEEDS_PLAYWRIGHT)
