@@ -371,6 +371,18 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
           'num_heads', fresh('out_of_range_override')),
       'mode_typo': (train('mode_typo', '--mode=trian'), 'mode',
                     fresh('mode_typo')),
+      'override_typo': (
+          train('override_typo', '--config.model.num_layer=2'),
+          'no field \'num_layer\'. Did you mean "num_layers"',
+          fresh('override_typo')),
+      'train_without_config': (
+          [f'--workdir={fresh("no_config")}'], '--config is required',
+          fresh('no_config')),
+      'eval_without_config_or_workdir': (
+          ['--mode=eval'], '--config is required', None),
+      'predict_workdir_is_a_file': (
+          [f'--workdir={tmp / "a_file"}', '--mode=predict', '--text=good'],
+          'a_file is a file, not a directory', None),
       'eval_missing_workdir': (
           [tiny, f'--workdir={fresh("eval_missing")}', '--mode=eval'],
           'eval_missing_workdir', fresh('eval_missing')),
