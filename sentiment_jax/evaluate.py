@@ -4,7 +4,8 @@ Writes `eval_<split>.json`, `errors_<split>.jsonl` (most confident mistakes),
 `roc_<split>.png` and `confusion_<split>.png` to the workdir, and prints a table.
 Once the run has a fitted temperature, the report adds calibrated log loss,
 Brier score and ECE beside the raw ones, and the errors carry both
-probabilities.
+probabilities. `--eval_split=cad_dev` or `cad_test` scores the
+counterfactual pairs instead (`evaluate_pairs`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import time
 from pathlib import Path
 
 import ml_collections
+import numpy as np
 
 from sentiment_jax import (baseline as baseline_lib,
-                           calibration as calibration_lib, inference,
-                           input_pipeline, metrics, plots,
+                           calibration as calibration_lib, counterfactual,
+                           inference, input_pipeline, metrics, plots,
                            workdir as workdir_lib)
 from sentiment_jax.explain import dump as explain_dump
 from sentiment_jax.explain import request as explain_request
@@ -141,6 +143,63 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
   if attention_dump:
     explain_dump.dump_eval(predictor, scored, attention_dump)
   return report
+
+
+CAD_SPLITS = {'cad_dev': 'dev', 'cad_test': 'test'}  # --eval_split -> file.
+
+
+def evaluate_pairs(config: ml_collections.ConfigDict, workdir: str | Path,
+                   split: str) -> dict:
+  """Accuracy on a counterfactual split's originals, revisions and whole
+  pairs, for the run and (with `eval.baseline`) TF-IDF fitted on the same
+  training split; overall, and on the pairs whose original the run did not
+  train on. Writes `eval_<split>.json` and prints a table."""
+  workdir = Path(workdir)
+  predictor = inference.load_predictor(config, workdir)
+  pairs = counterfactual.load_pairs(CAD_SPLITS[split])
+  halves = (pairs.originals, pairs.revisions)
+  train = input_pipeline.subsample(predictor.splits()['train'],
+                                   predictor.config.data.train_fraction)
+  seen = set(train.texts)
+  unseen = np.asarray([t not in seen for t in pairs.originals.texts])
+
+  def scores(logits_of) -> dict[str, dict]:
+    correct = [metrics.decide(logits_of(half.texts)) == half.labels
+               for half in halves]
+    return {'all': counterfactual.pair_accuracy(*correct),
+            'unseen': counterfactual.pair_accuracy(
+                *(c[unseen] for c in correct))}
+
+  report = {'split': split, 'checkpoint_step': predictor.step,
+            'num_originals_in_training_split': int((~unseen).sum()),
+            'transformer': scores(lambda texts: predictor.logits(
+                predictor.encode(texts), progress=f'score {split}'))}
+  if workdir_lib.is_writer():
+    if predictor.config.eval.baseline:
+      report['baseline'] = scores(baseline_lib.TfidfBaseline(train).logits)
+    workdir_lib.write_atomic(workdir / f'eval_{split}.json',
+                             json.dumps(report, indent=2))
+    print(_format_pairs(report))
+  return report
+
+
+def _format_pairs(report: dict) -> str:
+  columns = [('transformer', report['transformer'])]
+  if 'baseline' in report:
+    columns.append(('tfidf+logreg', report['baseline']))
+  lines = [f'{report["split"]} ({report["transformer"]["all"]["num_pairs"]} '
+           f'pairs, checkpoint step {report["checkpoint_step"]}; '
+           f'{report["num_originals_in_training_split"]} originals are in the '
+           'training split)',
+           f'{"accuracy":<28}' + ''.join(f'{n:>14}' for n, _ in columns)]
+  for subset, title in (('all', 'all pairs'),
+                        ('unseen', 'originals not trained on')):
+    lines.append(f'{title} ({report["transformer"][subset]["num_pairs"]}):')
+    for key in ('original_accuracy', 'revised_accuracy', 'pair_accuracy'):
+      values = [c[subset][key] for _, c in columns]
+      lines.append(f'  {key.split("_")[0]:<26}' + ''.join(
+          f'{"-" if v is None else f"{v:.4f}":>14}' for v in values))
+  return '\n'.join(lines)
 
 
 def report_after_training(config: ml_collections.ConfigDict,

@@ -26,8 +26,8 @@ _MODE = flags.DEFINE_enum(
     'What to do; pretrain = masked-token pretraining of the encoder, for '
     '--config.train.init_from.')
 _EVAL_SPLIT = flags.DEFINE_string(
-    'eval_split', 'test', '--mode=eval: test, validation, train or '
-    'rotten_tomatoes.')
+    'eval_split', 'test', '--mode=eval: test, validation, train, '
+    'rotten_tomatoes, or cad_dev / cad_test (counterfactual pairs).')
 _TEXT = flags.DEFINE_multi_string('text', [], 'Text to classify (repeatable).')
 _INPUT_FILE = flags.DEFINE_string(
     'input_file', None, 'File to classify: one text per line, or JSONL with '
@@ -98,7 +98,14 @@ def run(argv) -> None:
                    '--process_id', '--distributed'))]))
     elif mode == 'eval':
       from sentiment_jax import evaluate  # pylint: disable=g-import-not-at-top
-      evaluate.evaluate(config, workdir, _EVAL_SPLIT.value, attention_dump=dump)
+      if _EVAL_SPLIT.value in evaluate.CAD_SPLITS:
+        if dump:
+          raise errors.InputError('--attention_dump is not supported with '
+                                  f'--eval_split={_EVAL_SPLIT.value}')
+        evaluate.evaluate_pairs(config, workdir, _EVAL_SPLIT.value)
+      else:
+        evaluate.evaluate(config, workdir, _EVAL_SPLIT.value,
+                          attention_dump=dump)
     else:
       from sentiment_jax import predict  # pylint: disable=g-import-not-at-top
       predict.predict(config, workdir, _TEXT.value, _INPUT_FILE.value,
