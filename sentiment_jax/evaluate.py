@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from sentiment_jax import (baseline as baseline_lib,
-                           calibration as calibration_lib, counterfactual,
+                           calibration as calibration_lib, data_sources,
                            inference, input_pipeline, metrics, plots,
                            workdir as workdir_lib)
 from sentiment_jax.explain import dump as explain_dump
@@ -156,7 +156,7 @@ def evaluate_pairs(config: ml_collections.ConfigDict, workdir: str | Path,
   train on. Writes `eval_<split>.json` and prints a table."""
   workdir = Path(workdir)
   predictor = inference.load_predictor(config, workdir)
-  pairs = counterfactual.load_pairs(CAD_SPLITS[split])
+  pairs = data_sources.load_pairs(CAD_SPLITS[split])
   halves = (pairs.originals, pairs.revisions)
   train = input_pipeline.subsample(predictor.splits()['train'],
                                    predictor.config.data.train_fraction)
@@ -166,8 +166,8 @@ def evaluate_pairs(config: ml_collections.ConfigDict, workdir: str | Path,
   def scores(logits_of) -> dict[str, dict]:
     correct = [metrics.decide(logits_of(half.texts)) == half.labels
                for half in halves]
-    return {'all': counterfactual.pair_accuracy(*correct),
-            'unseen': counterfactual.pair_accuracy(
+    return {'all': metrics.pair_accuracy(*correct),
+            'unseen': metrics.pair_accuracy(
                 *(c[unseen] for c in correct))}
 
   report = {'split': split, 'checkpoint_step': predictor.step,

@@ -16,6 +16,8 @@
   2017), and the binary Brier score.
 * Paired comparison: McNemar's exact test of two classifiers on the same
   examples, which counts only the examples where exactly one is right.
+* Counterfactual pairs: accuracy on originals, on their revisions, and on
+  whole pairs (both halves right).
 """
 
 from __future__ import annotations
@@ -169,3 +171,16 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
              else 1.0)
   return {'a_only_correct': a_only, 'b_only_correct': b_only,
           'p_value': float(p_value)}
+
+
+def pair_accuracy(correct_originals: np.ndarray, correct_revisions: np.ndarray
+                  ) -> dict[str, float | int | None]:
+  """Accuracy on the originals, on the revisions, and on whole pairs (both
+  halves right), from `[n]` bool correctness of each half; None for no pairs."""
+  correct_originals = np.asarray(correct_originals, bool)
+  correct_revisions = np.asarray(correct_revisions, bool)
+  rate = lambda x: float(x.mean()) if len(x) else None
+  return {'num_pairs': int(len(correct_originals)),
+          'original_accuracy': rate(correct_originals),
+          'revised_accuracy': rate(correct_revisions),
+          'pair_accuracy': rate(correct_originals & correct_revisions)}

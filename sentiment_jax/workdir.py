@@ -30,7 +30,8 @@ _IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len',
 # optimizer, and which checkpoint is best. Resuming with another value would
 # silently train a different run, so it is refused like an identity field.
 TRAJECTORY_FIELDS = (
-    'data.train_fraction', 'data.validation_size', 'data.batch_size',
+    'data.train_fraction', 'data.counterfactual_copies',
+    'data.validation_size', 'data.batch_size',
     'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',

@@ -14,10 +14,12 @@ from sentiment_jax.models import PAD_ID
 from helpers import sentiment_rows, write_csv
 
 
-def data_config(source: str, data_dir, validation_size: int = 2500):
+def data_config(source: str, data_dir, validation_size: int = 2500,
+                counterfactual_copies: int = 0):
   return ml_collections.ConfigDict(dict(
       source=source, tfds_data_dir=str(data_dir),
-      validation_size=validation_size))
+      validation_size=validation_size,
+      counterfactual_copies=counterfactual_copies))
 
 
 def assert_disjoint(splits: dict) -> None:
