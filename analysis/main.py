@@ -23,7 +23,8 @@ from typing import Any
 
 from absl import app, flags, logging
 
-STUDIES = ('calibration', 'behaviour', 'shift', 'ood', 'selective', 'attack')
+STUDIES = ('calibration', 'behaviour', 'shift', 'ood', 'selective', 'attack',
+           'counterfactual')
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A trained run directory.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'analysis',
@@ -68,11 +69,11 @@ def _finite(value: Any) -> Any:
 def run_studies(ctx, studies: list[str]) -> tuple[dict, dict, dict]:
   """Each study on both models; returns results, baseline results, seconds."""
   import tqdm  # pylint: disable=g-import-not-at-top
-  from analysis import (attack, behaviour, calibration, ood, selective,  # pylint: disable=g-import-not-at-top
-                        shift)
+  from analysis import (attack, behaviour, calibration, counterfactual, ood,  # pylint: disable=g-import-not-at-top
+                        selective, shift)
   modules = {'calibration': calibration, 'behaviour': behaviour,
              'shift': shift, 'ood': ood, 'selective': selective,
-             'attack': attack}
+             'attack': attack, 'counterfactual': counterfactual}
   results, baseline, seconds = {}, {}, {'transformer': {}, 'baseline': {}}
   for study in studies:
     module = modules[study]

@@ -7,7 +7,7 @@ import pytest
 from scipy import special
 from sklearn import metrics as skm
 
-from analysis import attack, behaviour, lexicon, ood, stats
+from analysis import attack, behaviour, counterfactual, lexicon, ood, stats
 from sentiment_jax import calibration, metrics
 
 REVIEWS = [f'Review {i}: I did not like it. John saw it in Paris with Mary. '
@@ -205,3 +205,12 @@ def test_python_docstrings_are_english_text():
   docs = ood.python_docstrings()
   assert len(docs) >= 500
   assert all(len(d.split()) >= ood.MIN_DOC_WORDS for d in docs)
+
+
+def test_word_diff_shows_each_edit_with_its_context():
+  diff = counterfactual.word_diff(
+      'one two three four five six seven great film eight nine ten',
+      'one two three four five six seven awful film eight nine ten')
+  assert diff == 'four five six seven [-great-]{+awful+} film eight nine ten'
+  assert counterfactual.word_diff('a b c', 'a c') == 'a [-b-] c'
+  assert counterfactual.word_diff('a c', 'a b c') == 'a {+b+} c'

@@ -20,7 +20,11 @@ REQUIRED = [
     ('calibration', 'rotten_tomatoes', 'ece_15_after'),
     ('behaviour', 'num_cases'), ('behaviour', 'tests'),
     ('shift', 'rotten_tomatoes', 'accuracy'), ('selective', 'test', 'aurc'),
-    ('selective', 'test', 'coverage_at_accuracy_0.95'), ('seconds',)]
+    ('selective', 'test', 'coverage_at_accuracy_0.95'), ('seconds',),
+    ('counterfactual', 'cad_test', 'original_accuracy'),
+    ('counterfactual', 'cad_test', 'revised_accuracy'),
+    ('counterfactual', 'cad_test', 'pair_accuracy'),
+    ('counterfactual', 'cad_test', 'pair_accuracy_ci95')]
 OOD_SETS = ('rotten_tomatoes', 'shuffled_reviews', 'python_docs',
             'random_words')
 OOD_SCORES = ('msp', 'max_logit', 'energy', 'mahalanobis', 'length')
@@ -66,6 +70,8 @@ def test_writes_results_figures_and_report(studied, embedded_run):
   assert results['ood']['python_docs']['mahalanobis']['auroc'] is not None
   assert results['attack']['hotflip']['after_attack_accuracy'] is not None
   assert results['behaviour']['num_tests'] >= 12
+  # The embedded run trains with the hygiene: no test original in training.
+  assert results['counterfactual']['cad_test']['num_originals_trained_on'] == 0
   assert {p.name for p in (out_dir / 'figures').iterdir()} == {
       'calibration.png', 'selective.png', 'ood.png', 'behaviour.png'}
   report = (out_dir / 'REPORT.md').read_text()
@@ -73,7 +79,7 @@ def test_writes_results_figures_and_report(studied, embedded_run):
   assert f'{results["calibration"]["temperature"]:.3f}' in report
   # A per-study time on stderr and a final table on stdout.
   for study in ('calibration', 'behaviour', 'shift', 'ood', 'selective',
-                'attack'):
+                'attack', 'counterfactual'):
     assert f'\n{study}: ' in '\n' + result.stderr
   assert 'calibration.test.ece_15_after' in result.stdout
   assert json.loads((embedded_run / 'calibration.json').read_text())[

@@ -44,6 +44,7 @@ FLOORS = {
     'analysis.report': 0, 'analysis.context': 4,  # Above inference.
     'analysis.calibration': 5, 'analysis.behaviour': 5, 'analysis.shift': 5,
     'analysis.ood': 5, 'analysis.selective': 5, 'analysis.attack': 5,
+    'analysis.counterfactual': 5,
     'analysis.main': 6,
     'review.findings': 0, 'review.matmuls': 0, 'review.naive': 1,
     'review.torch_twin': 1,
