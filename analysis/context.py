@@ -78,8 +78,7 @@ class Context:
 def build(predictor: inference.Predictor, options: Options) -> Context:
   """Loads the splits, fits the baseline, and calibrates both on validation."""
   splits = predictor.splits()
-  train = input_pipeline.subsample(splits['train'],
-                                   predictor.config.data.train_fraction)
+  train = predictor.train_split(splits)
 
   def transformer_logits(texts, progress):
     return predictor.logits(predictor.encode(texts), progress=progress)

@@ -43,7 +43,7 @@ def word_diff(original: str, revision: str) -> str:
 
 def run(ctx: context_lib.Context, scorer: context_lib.Scorer, progress
         ) -> dict[str, Any]:
-  trained_on = set(ctx.splits['train'].texts)
+  trained_on = set(ctx.predictor.train_split(ctx.splits).texts)
   out: dict[str, Any] = {}
   for name, file in SPLITS.items():
     pairs = data_sources.load_pairs(file)

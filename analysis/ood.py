@@ -30,7 +30,6 @@ from scipy import special
 from sklearn.covariance import EmpiricalCovariance
 
 from analysis import context as context_lib, stats
-from sentiment_jax import input_pipeline
 
 # Standard-library modules whose docstrings form the far OOD set.
 DOC_MODULES = ('argparse', 'ast', 'asyncio', 'bisect', 'calendar',
@@ -113,8 +112,7 @@ def run(ctx: context_lib.Context, scorer: context_lib.Scorer, progress
         ) -> dict[str, Any]:
   options = ctx.options
   sets = ood_sets(ctx)
-  train = input_pipeline.subsample(ctx.splits['train'],
-                                   ctx.predictor.config.data.train_fraction)
+  train = ctx.predictor.train_split(ctx.splits)
   train_log_words = _log_words(train.texts)
   mean, std = train_log_words.mean(), train_log_words.std()
 

@@ -129,9 +129,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
   if workdir_lib.is_writer():
     if config.eval.baseline if baseline is None else baseline:
       # Not a collective, so only the process that reports fits it.
-      train_split = input_pipeline.subsample(splits['train'],
-                                             config.data.train_fraction)
-      report['baseline'] = tfidf_baseline(train_split, scored)
+      report['baseline'] = tfidf_baseline(predictor.train_split(splits),
+                                          scored)
     workdir_lib.write_atomic(workdir / f'eval_{split}.json',
                              json.dumps(report, indent=2))
     errors = confident_errors(scored, config.eval.num_errors,
@@ -158,8 +157,7 @@ def evaluate_pairs(config: ml_collections.ConfigDict, workdir: str | Path,
   predictor = inference.load_predictor(config, workdir)
   pairs = data_sources.load_pairs(CAD_SPLITS[split])
   halves = (pairs.originals, pairs.revisions)
-  train = input_pipeline.subsample(predictor.splits()['train'],
-                                   predictor.config.data.train_fraction)
+  train = predictor.train_split()
   seen = set(train.texts)
   unseen = np.asarray([t not in seen for t in pairs.originals.texts])
 

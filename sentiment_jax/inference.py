@@ -174,6 +174,14 @@ class Predictor:
     return distributed.process_0_first(
         lambda: data_sources.load_splits(self.config.data), 'data prepared')
 
+  def train_split(self, splits: dict[str, input_pipeline.Split] | None = None
+                  ) -> input_pipeline.Split:
+    """The training split as the run trained on it: its `data.train_fraction`
+    subset (of `splits`, loaded unless given)."""
+    splits = self.splits() if splits is None else splits
+    return input_pipeline.subsample(splits['train'],
+                                    self.config.data.train_fraction)
+
   def score_split(self, name: str,
                   splits: dict[str, input_pipeline.Split] | None = None
                   ) -> Scored:

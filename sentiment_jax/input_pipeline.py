@@ -14,7 +14,6 @@ import html
 import os
 import re
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import tokenizers

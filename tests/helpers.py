@@ -35,6 +35,22 @@ FILLER_WORDS = ('the', 'movie', 'film', 'plot', 'acting', 'was', 'really',
                 'director', 'script', 'scenes', 'music', 'it')
 
 
+# Texts the API, CLI and server tests predict; the last needs cleaning.
+PREDICT_TEXTS = ['a wonderful, brilliant and superb movie', 'terrible and dull',
+                 '  the   plot <br /> was great  ']
+
+
+def close(prediction: dict) -> dict:
+  """`prediction` with its probabilities compared to within 2e-6.
+
+  They are printed to six decimals, and a forward pass compiled in another
+  process or run in another batch can differ in its last bit, which can
+  round either way.
+  """
+  return {k: pytest.approx(v, abs=2e-6) if k.startswith('p_') else v
+          for k, v in prediction.items()}
+
+
 def require(available: bool, reason: str) -> None:
   """Skips the calling test (or module) with `reason` when an optional
   dependency is missing; under CI (`CI=true`), where `.ci/run` installs every

@@ -7,22 +7,15 @@ import sys
 import pytest
 
 import sentiment_jax
-from helpers import REPO, check_ok, run_cli
+from helpers import PREDICT_TEXTS, REPO, check_ok, close, run_cli
 from sentiment_jax import errors
 
-TEXTS = ['a wonderful, brilliant and superb movie', 'terrible and dull',
-         '  the   plot <br /> was great  ']
+TEXTS = PREDICT_TEXTS
 
 
 @pytest.fixture(scope='module')
 def predictor(trained_run):
   return sentiment_jax.load(trained_run)
-
-
-def close(row: dict) -> dict:
-  """Probabilities to within 2e-6: another process may round the last bit."""
-  return {k: pytest.approx(v, abs=2e-6) if k.startswith('p_') else v
-          for k, v in row.items()}
 
 
 def test_rows_equal_the_cli_without_a_config(predictor, trained_run):

@@ -9,22 +9,10 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import REPO, check_ok, cli_env, run_cli
+from helpers import PREDICT_TEXTS, REPO, check_ok, cli_env, close, run_cli
 from test_cli import message_lines
 
-TEXTS = ['a wonderful, brilliant and superb movie', 'terrible and dull',
-         '  the   plot <br /> was great  ']
-
-
-def close(prediction: dict) -> dict:
-  """`prediction` with its probabilities compared to within 2e-6.
-
-  They are printed to six decimals, and a forward pass compiled in another
-  process or run in another batch can differ in its last bit, which can
-  round either way.
-  """
-  return {k: pytest.approx(v, abs=2e-6) if k.startswith('p_') else v
-          for k, v in prediction.items()}
+TEXTS = PREDICT_TEXTS
 
 
 @pytest.fixture(scope='module')
