@@ -18,6 +18,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.validation_size = 2500  # Held-out validation examples (the embedded split fixes its own).
   data.train_fraction = 1.0  # Fraction of the train split used (a fixed nested subset; for sweeps).
   data.counterfactual_copies = 0  # Copies of each counterfactual train pair (both halves) added to an IMDB train split.
+  data.generated_counterfactuals = 0.0  # Fraction of editable IMDB train reviews added with their cue words edited, label flipped.
+  data.generated_edit = 'antonym'  # How: 'antonym' swaps cues for antonyms, 'negate' puts "not" before them, 'both' picks per review.
+  data.generated_unit = 'review'  # 'review' adds each edited review; 'sentence' each cue sentence and its edit.
   data.vocab_size = 16000  # WordPiece vocabulary size, special tokens included.
   data.tokenizer_path = ''  # A saved tokenizer.json to use instead of training one (its vocabulary wins over vocab_size).
   data.max_len = 224  # Tokens per review, [CLS] included; longer reviews are truncated.
@@ -39,6 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   model.ngram_max = 2  # Longest n-gram embedded when on: orders 2..ngram_max (pieces).
   model.ngram_dim = 32  # Width of the n-gram table (units), projected to embed_dim.
   model.pooling = 'mean'  # 'mean' over real tokens, or 'cls'.
+  model.negation_scope = False  # Add a learned vector to the pieces after "not" (or no, never, n't...) up to the clause's end.
   model.activation = 'relu'  # MLP nonlinearity: 'relu' (cheaper on CPU) or 'gelu' (tanh approx.).
   model.dtype = 'float32'  # Compute dtype: float32 or bfloat16 (params stay float32).
 
@@ -50,6 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.weight_decay = 0.1  # AdamW decoupled weight decay on matrices.
   train.grad_clip = 1.0  # Global gradient-norm clip.
   train.label_smoothing = 0.0  # Mass moved from the true label to a uniform target (0 = one-hot).
+  train.pair_weight = 0.0  # Weight of steps.pair_loss on counterfactual pairs beside the cross-entropy; 0 = off.
   train.ema_decay = 0.0  # Per-step decay of a moving average of the params that validation and 'best' use; 0 = off.
   train.log_every_steps = 20  # Steps between training-metric records.
   train.eval_every_steps = 0  # Steps between validation runs; 0 = once per epoch.

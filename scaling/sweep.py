@@ -142,7 +142,9 @@ def load_splits(data_config: ml_collections.ConfigDict, loaded: Splits
                 ) -> dict[str, input_pipeline.Split]:
   """`data_sources.load_splits(data_config)`, loaded once into `loaded`."""
   key = (data_config.source, data_config.tfds_data_dir,
-         data_config.validation_size)
+         data_config.validation_size, data_config.counterfactual_copies,
+         data_config.generated_counterfactuals, data_config.generated_edit,
+         data_config.generated_unit)
   if key not in loaded:
     loaded[key] = data_sources.load_splits(data_config)
   return loaded[key]

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from sklearn.model_selection import train_test_split
 
-from sentiment_jax import jsonl
+from sentiment_jax import counterfactuals, jsonl
 from sentiment_jax.errors import DataError
 from sentiment_jax.input_pipeline import SPLIT_SEED, Split, clean_text, dedupe
 
@@ -179,7 +179,8 @@ def load_splits(data_config) -> dict[str, Split]:
         _load_tfds_imdb(data_dir, data_config.validation_size), data_config)
   kind, _, path = source.partition(':')
   if kind in ('csv', 'jsonl') and path:
-    data = dedupe(*vars(read_labelled_file(path, kind)).values())
+    rows = read_labelled_file(path, kind)
+    data = dedupe(rows.texts, rows.labels)
     # Small files: hold out 10% each instead of the configured counts.
     held_out = min(data_config.validation_size, len(data.texts) // 10)
     if held_out < 2 or min(np.bincount(data.labels, minlength=2)) < 2:
@@ -244,16 +245,31 @@ def _with_counterfactuals(splits: dict[str, Split], data_config
   * Every original of the dev and test pairs is an IMDB train-split review,
     scored later beside its revision (`--eval_split=cad_dev|cad_test`), so
     none may be trained on; validation and test stay as they are.
+  * `data.generated_counterfactuals` of the remaining train reviews that
+    `counterfactuals.edit` can edit join it edited, label flipped (or, by
+    sentence, as pairs of a cue sentence and its edit).
   * `data.counterfactual_copies` copies of each train pair, both halves,
     join `train`; a pair is skipped if either text is in validation or test
     (that would train on evaluated text) or if its two texts are identical
     after cleaning (two opposite labels for one text).
+
+  Pairs join as adjacent texts, and `partner` links their halves.
   """
   held_out = {text for name in ('dev', 'test')
               for text in load_pairs(name).originals.texts}
   train = splits['train']
   keep = [i for i, text in enumerate(train.texts) if text not in held_out]
   texts, labels = [train.texts[i] for i in keep], list(train.labels[keep])
+  num_single = len(texts)
+  if data_config.generated_counterfactuals:  # From train alone, never
+    # validation or test.
+    generated = counterfactuals.generate(
+        texts, labels, fraction=data_config.generated_counterfactuals,
+        how=data_config.generated_edit, unit=data_config.generated_unit,
+        seed=SPLIT_SEED)
+    texts, labels = texts + generated[0], labels + generated[1]
+    if data_config.generated_unit == 'review':  # Edits alone, not pairs.
+      num_single = len(texts)
   copies = data_config.counterfactual_copies
   if copies:
     evaluated = set(splits['validation'].texts) | set(splits['test'].texts)
@@ -265,4 +281,9 @@ def _with_counterfactuals(splits: dict[str, Split], data_config
         continue
       texts += [original, revision] * copies
       labels += [label, flipped] * copies
-  return {**splits, 'train': Split(texts, np.asarray(labels, np.int32))}
+  # Texts after the first `num_single` come in adjacent pairs.
+  offset = np.arange(len(texts)) - num_single
+  partner = np.where(offset < 0, -1, offset + num_single + 1 - 2 * (offset % 2)
+                     ) if len(texts) > num_single else None
+  return {**splits, 'train': Split(texts, np.asarray(labels, np.int32),
+                                   partner)}

@@ -20,8 +20,8 @@ import ml_collections
 import numpy as np
 import tokenizers
 
-from sentiment_jax import (calibration as calibration_lib, distributed,
-                           input_pipeline, metrics, models, sharding,
+from sentiment_jax import (calibration as calibration_lib, config_checks,
+                           distributed, input_pipeline, metrics, models, sharding,
                            workdir as workdir_lib)
 from sentiment_jax.errors import DataError, InputError, TextTypeError
 
@@ -214,10 +214,11 @@ def load_predictor(config: ml_collections.ConfigDict, workdir: str | Path
   """
   workdir = workdir_lib.check_is_dir(workdir)
   config = workdir_lib.load_run_config(config, workdir)
-  workdir_lib.validate(config, jax.device_count())
+  config_checks.validate(config, jax.device_count())
   tokenizer = workdir_lib.load_tokenizer(workdir)
   model = models.Classifier(models.TransformerConfig.from_run_config(
-      config, tokenizer.get_vocab_size()).replace(deterministic=True))
+      config, tokenizer.get_vocab_size(),
+      input_pipeline.negation_ids(tokenizer)).replace(deterministic=True))
   parallel = sharding.DataParallel(model)
   shapes = jax.eval_shape(lambda: model.init(
       jax.random.PRNGKey(0), np.zeros((1, config.data.max_len), np.int32)))

@@ -28,10 +28,15 @@ _TAG = re.compile(r'</?[a-zA-Z][^<>]{0,40}>')  # <br />, <i>, </a>: tags only.
 
 @dataclasses.dataclass
 class Split:
-  """Texts with binary labels. `labels`: `[n]` int32 (0 = negative)."""
+  """Texts with binary labels. `labels`: `[n]` int32 (0 = negative).
+
+  `partner` (`[n]` int, or None): for a counterfactual pair, the index of
+  the pair's other half, and -1 for a text in no pair.
+  """
 
   texts: list[str]
   labels: np.ndarray
+  partner: np.ndarray | None = None
 
 
 def clean_text(text: str) -> str:
@@ -57,7 +62,12 @@ def subsample(split: Split, fraction: float) -> Split:
     raise DataError(f'data.train_fraction must be in (0, 1], got {fraction}')
   order = np.random.default_rng(SPLIT_SEED).permutation(len(split.texts))
   keep = np.sort(order[:max(1, round(fraction * len(order)))])
-  return Split([split.texts[i] for i in keep], split.labels[keep])
+  partner = None
+  if split.partner is not None:  # Renumbered; a half alone loses its pair.
+    new_index = np.full(len(split.texts) + 1, -1)  # [-1] maps -1 to -1.
+    new_index[keep] = np.arange(len(keep))
+    partner = new_index[split.partner[keep]]
+  return Split([split.texts[i] for i in keep], split.labels[keep], partner)
 
 
 # ----------------------------------------------------------------------------
@@ -112,6 +122,20 @@ class Encoded:
     return int((self.full_lengths > self.lengths).sum())
 
 
+# Words that open a negation's scope and pieces that close it. Our
+# pre-tokenizer splits "didn't" into `didn ' t`, so the piece `t` opens one.
+NEGATORS = ('not', 'no', 'never', 'nor', 'cannot', 'without', 'hardly', 't')
+CLAUSE_ENDS = ('.', ',', ';', ':', '!', '?', 'but', '(', ')')
+
+
+def negation_ids(tok: tokenizers.Tokenizer
+                 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """The ids of `NEGATORS` and `CLAUSE_ENDS` that are whole pieces of `tok`."""
+  ids = lambda words: tuple(sorted(
+      i for i in map(tok.token_to_id, words) if i is not None))
+  return ids(NEGATORS), ids(CLAUSE_ENDS)
+
+
 def encode(tok: tokenizers.Tokenizer, texts: Sequence[str], max_len: int,
            truncation: str = 'head') -> Encoded:
   """Tokenises `texts` as `[CLS] pieces...` of at most `max_len` ids.
@@ -160,29 +184,51 @@ def num_train_batches(num_examples: int, batch_size: int) -> int:
 
 def train_batches(encoded: Encoded, labels: np.ndarray, *, batch_size: int,
                   seed: int, epoch: int, pad_multiple: int, max_len: int,
-                  chunk_batches: int, start: int = 0) -> Iterator[dict]:
+                  chunk_batches: int, start: int = 0,
+                  partner: np.ndarray | None = None) -> Iterator[dict]:
   """Yields the epoch's batches from index `start` on, deterministically.
 
   Shuffles with `(seed, epoch)`, sorts each chunk of `chunk_batches` batches
   by length so a batch holds similar lengths (little padding), then shuffles
   the batch order. The last partial batch is dropped. Each batch is
   `{'tokens': [batch, seq] int32, 'label': [batch] int32}`.
+
+  With `partner` (`Split.partner`) a pair's halves are shuffled and sorted
+  as one unit and stay side by side, and each batch gets `'partner'`
+  (`[batch]` int32): the row of the other half, -1 if none is in the batch.
   """
   rng = np.random.default_rng([seed, epoch])
-  order = rng.permutation(len(encoded.ids))
   lengths = encoded.lengths
+  if partner is None:
+    units, mates = rng.permutation(len(lengths)), None
+    unit_lengths = lengths[units]
+  else:  # A unit is a single text or a pair's first half.
+    first = np.flatnonzero((partner < 0) | (np.arange(len(partner)) < partner))
+    units = first[rng.permutation(len(first))]
+    mates = partner[units]
+    unit_lengths = np.maximum(lengths[units],
+                              np.where(mates >= 0, lengths[mates], 0))
   chunk = batch_size * chunk_batches
-  batches = []
-  for begin in range(0, len(order), chunk):
-    part = order[begin:begin + chunk]
-    part = part[np.argsort(lengths[part], kind='stable')]
-    batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-  batches = [b for b in batches if len(b) == batch_size]
+  rows = []
+  for begin in range(0, len(units), chunk):
+    for u in begin + np.argsort(unit_lengths[begin:begin + chunk],
+                                kind='stable'):
+      rows.append(units[u])
+      if mates is not None and mates[u] >= 0:
+        rows.append(mates[u])
+  rows = np.asarray(rows, np.int64)
+  batches = [rows[i:i + batch_size]
+             for i in range(0, len(rows) - batch_size + 1, batch_size)]
   rng.shuffle(batches)
   for index in batches[start:]:
-    yield {'tokens': pad_batch([encoded.ids[i] for i in index], pad_multiple,
-                               max_len),
-           'label': labels[index]}
+    batch = {'tokens': pad_batch([encoded.ids[i] for i in index], pad_multiple,
+                                 max_len),
+             'label': labels[index]}
+    if partner is not None:
+      row_of = dict(zip(index.tolist(), range(len(index))))
+      batch['partner'] = np.asarray(
+          [row_of.get(p, -1) for p in partner[index].tolist()], np.int32)
+    yield batch
 
 
 def eval_batches(encoded: Encoded, labels: np.ndarray, *, batch_size: int,

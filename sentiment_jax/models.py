@@ -43,6 +43,10 @@ class TransformerConfig:
   ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
   ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
+  # Negation scope: pieces after one of `negator_ids`, up to one of
+  # `clause_end_ids`, get a learned vector added; () = off.
+  negator_ids: tuple[int, ...] = ()
+  clause_end_ids: tuple[int, ...] = ()
   activation: str = 'gelu'  # 'gelu' (tanh approximation) or 'relu'.
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
   deterministic: bool = False
@@ -51,9 +55,19 @@ class TransformerConfig:
     return dataclasses.replace(self, **kwargs)
 
   @classmethod
-  def from_run_config(cls, config: Any, vocab_size: int) -> 'TransformerConfig':
-    """From a run config's `model` and `data.max_len` (a ConfigDict)."""
+  def from_run_config(cls, config: Any, vocab_size: int,
+                      negation_ids: tuple[tuple[int, ...], tuple[int, ...]]
+                      | None = None) -> 'TransformerConfig':
+    """From a run config's `model` and `data.max_len` (a ConfigDict).
+
+    `negation_ids` (negators, clause ends: `input_pipeline.negation_ids` of
+    the run's tokenizer) is needed when `model.negation_scope` is on.
+    """
     m = config.model
+    if m.negation_scope and not negation_ids:
+      raise ValueError('model.negation_scope needs the negation_ids of the '
+                       "run's tokenizer")
+    negators, clause_ends = negation_ids if m.negation_scope else ((), ())
     return cls(vocab_size=vocab_size, max_len=config.data.max_len,
                num_layers=m.num_layers, num_heads=m.num_heads,
                embed_dim=m.embed_dim, mlp_dim=m.mlp_dim,
@@ -63,6 +77,7 @@ class TransformerConfig:
                ngram_buckets=m.ngram_buckets, ngram_max=m.ngram_max,
                ngram_dim=m.ngram_dim,
                pooling=m.pooling, activation=m.activation,
+               negator_ids=tuple(negators), clause_end_ids=tuple(clause_ends),
                dtype=jnp.dtype(m.dtype))
 
 
@@ -212,9 +227,21 @@ class NgramEmbed(nn.Module):
                     name='project')(summed)
 
 
+def negation_scope(tokens: jax.Array, negator_ids: tuple[int, ...],
+                   clause_end_ids: tuple[int, ...]) -> jax.Array:
+  """`[batch, seq]` bool: the pieces a negation governs, from the piece after
+  a negator to the next clause end (Das and Chen 2001; Pang et al. 2002)."""
+  position = jnp.arange(tokens.shape[1])
+  last = lambda ids: jax.lax.cummax(jnp.where(
+      jnp.isin(tokens, jnp.asarray(ids)), position, -1), axis=1)
+  is_negator = jnp.isin(tokens, jnp.asarray(negator_ids))
+  return (last(negator_ids) > last(clause_end_ids)) & ~is_negator
+
+
 class Encoder(nn.Module):
   """Token + learned position embeddings (+ hashed n-gram embeddings when
-  `ngram_buckets` > 0) followed by `num_layers` blocks."""
+  `ngram_buckets` > 0, + a negation vector on the pieces in a negation's
+  scope when `negator_ids`) followed by `num_layers` blocks."""
 
   config: TransformerConfig
 
@@ -248,6 +275,10 @@ class Encoder(nn.Module):
       x = x + embed_delta
     if cfg.ngram_buckets:
       x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
+    if cfg.negator_ids:
+      scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids)
+      x = x + scope[..., None] * self.param(
+          'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))
     self.sow('intermediates', 'input_embeddings', x)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))
@@ -336,4 +367,6 @@ def count_params(params: Any) -> tuple[int, int]:
       'position_embed'].size
   if 'ngram_embed' in encoder:
     embedding += encoder['ngram_embed']['table']['embedding'].size
+  if 'negation_embed' in encoder:
+    embedding += encoder['negation_embed'].size
   return total, total - embedding

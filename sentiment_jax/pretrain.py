@@ -21,11 +21,12 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
+import tokenizers
 import tqdm
 
-from sentiment_jax import (data_sources, distributed, input_pipeline, loop,
-                           mlm, models, pretrain_models, sharding, steps,
-                           workdir as workdir_lib)
+from sentiment_jax import (config_checks, data_sources, distributed,
+                           input_pipeline, loop, mlm, models, pretrain_models,
+                           sharding, steps, workdir as workdir_lib)
 from sentiment_jax.errors import ConfigError
 
 _MASK_KEYS = ('tokens', 'positions', 'targets', 'weights')
@@ -38,7 +39,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   workdir = Path(workdir)
   start_time = time.time()
   writer = workdir_lib.is_writer()
-  workdir_lib.validate(config, jax.device_count())
+  config_checks.validate(config, jax.device_count())
   d, p, seed = config.data, config.pretrain, config.train.seed
   if not 0 < p.mask_rate < 1:
     raise ConfigError(f'pretrain.mask_rate={p.mask_rate} must be in (0, 1)')
@@ -71,7 +72,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   trajectory = workdir_lib.trajectory(
       config, steps_per_epoch, total_steps,
       workdir_lib.PRETRAIN_TRAJECTORY_FIELDS)
-  model, eval_model, step = _objective(config, vocab_size)
+  model, eval_model, step = _objective(config, tokenizer)
   parallel = sharding.DataParallel(eval_model)
   step_fn = steps.jit_train_step(parallel, step)
   held_out_sums = _held_out_scorer(parallel, p.objective)
@@ -156,17 +157,20 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str
   return state
 
 
-def _objective(config: ml_collections.ConfigDict, vocab_size: int):
+def _objective(config: ml_collections.ConfigDict,
+               tokenizer: tokenizers.Tokenizer):
   """(model, its deterministic twin, the unjitted step), by
   `pretrain.objective`."""
   p = config.pretrain
-  encoder = models.TransformerConfig.from_run_config(config, vocab_size)
+  encoder = models.TransformerConfig.from_run_config(
+      config, tokenizer.get_vocab_size(),
+      input_pipeline.negation_ids(tokenizer))
   if p.objective == 'mlm':
     make = lambda deterministic: pretrain_models.MaskedLM(
         encoder.replace(deterministic=deterministic),
         tied_decoder=p.tied_decoder)
     return make(False), make(True), steps.mlm_step
-  width = p.generator_embed_dim  # 'electra' (workdir.validate checks it).
+  width = p.generator_embed_dim  # 'electra' (config_checks.validate checks it).
   generator = encoder.replace(embed_dim=width, mlp_dim=4 * width, num_heads=1)
   make = lambda deterministic: pretrain_models.ReplacedTokenDetector(
       encoder.replace(deterministic=deterministic),

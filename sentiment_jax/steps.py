@@ -125,13 +125,31 @@ def _update(state: TrainState, loss_fn
   }
 
 
+def pair_loss(logits: jax.Array, labels: jax.Array, partner: jax.Array
+              ) -> jax.Array:
+  """Mean over the rows that have their pair's other half in the batch of
+  softplus(-(m - m_other)) for a positive row and softplus(m - m_other) for a
+  negative one, m being the margin (positive logit minus negative): a
+  logistic loss that the revision moves the margin the way its label does.
+
+  logits: `[batch, classes]`; labels, partner: `[batch]` (-1 = none).
+  """
+  margin = logits[:, 1] - logits[:, 0]
+  paired = partner >= 0
+  gap = margin - margin[jnp.where(paired, partner, 0)]
+  losses = jax.nn.softplus(-(2 * labels - 1) * gap)
+  return jnp.where(paired, losses, 0).sum() / jnp.maximum(paired.sum(), 1)
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
-               label_smoothing: float = 0.0
+               label_smoothing: float = 0.0, pair_weight: float = 0.0
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`.
 
   With `label_smoothing` > 0 the targets are `optax.smooth_labels` of the
-  one-hot labels; the logged loss is then against those targets.
+  one-hot labels; the logged loss is then against those targets. With
+  `pair_weight` > 0 and a `'partner'` `[batch]` entry, `pair_weight` times
+  `pair_loss` joins the loss (and `pair_loss` the metrics).
   """
 
   def loss_fn(params, dropout_rng):
@@ -144,6 +162,10 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
       loss = optax.softmax_cross_entropy(logits, targets).mean()
     else:
       loss = cross_entropy(logits, batch['label']).mean()
+    if pair_weight and 'partner' in batch:
+      pairs = pair_loss(logits, batch['label'], batch['partner'])
+      return loss + pair_weight * pairs, {'accuracy': accuracy,
+                                          'pair_loss': pairs}
     return loss, {'accuracy': accuracy}
 
   return _update(state, loss_fn)

@@ -24,9 +24,9 @@ from pathlib import Path
 import jax
 import ml_collections
 import tqdm
-from sentiment_jax import (data_sources, distributed, input_pipeline, loop,
-                           metrics, models, plots, sharding, steps,
-                           workdir as workdir_lib)
+from sentiment_jax import (config_checks, data_sources, distributed,
+                           input_pipeline, loop, metrics, models, plots,
+                           sharding, steps, workdir as workdir_lib)
 
 
 def train_and_evaluate(
@@ -42,7 +42,7 @@ def train_and_evaluate(
   workdir = Path(workdir)
   start_time = time.time()
   writer = workdir_lib.is_writer()
-  workdir_lib.validate(config, jax.device_count())
+  config_checks.validate(config, jax.device_count())
   workdir_lib.check_compatible(config, workdir)
   d, t = config.data, config.train
   # Read the data before creating the workdir: a bad file leaves nothing.
@@ -75,11 +75,13 @@ def train_and_evaluate(
   eval_every = t.eval_every_steps or steps_per_epoch
   trajectory = workdir_lib.trajectory(config, steps_per_epoch, total_steps)
   model = models.Classifier(models.TransformerConfig.from_run_config(
-      config, tokenizer.get_vocab_size()))
+      config, tokenizer.get_vocab_size(),
+      input_pipeline.negation_ids(tokenizer)))
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
   step_fn = steps.jit_train_step(parallel, functools.partial(
-      steps.train_step, label_smoothing=t.label_smoothing))
+      steps.train_step, label_smoothing=t.label_smoothing,
+      pair_weight=t.pair_weight))
   state = parallel.replicate(initial_state(config, model, total_steps))
 
   latest = workdir_lib.checkpoint_manager(workdir, 'latest',
@@ -130,9 +132,11 @@ def train_and_evaluate(
       batches = input_pipeline.train_batches(
           train_data, splits['train'].labels, batch_size=d.batch_size,
           seed=t.seed, epoch=epoch, pad_multiple=d.pad_multiple,
-          max_len=d.max_len, chunk_batches=d.sort_chunk_batches, start=index)
+          max_len=d.max_len, chunk_batches=d.sort_chunk_batches, start=index,
+          partner=splits['train'].partner)
       for batch in batches:
-        state, step_metrics = step_fn(state, parallel.shard(batch))
+        state, step_metrics = step_fn(state, parallel.shard(batch,
+                                                            tuple(batch)))
         step += 1
         log.add(step, step_metrics, batch['tokens'])
         if step % t.log_every_steps == 0 or step % eval_every == 0:

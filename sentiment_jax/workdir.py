@@ -19,7 +19,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tokenizers
 
-from sentiment_jax import calibration as calibration_lib, input_pipeline, models
+from sentiment_jax import calibration as calibration_lib, input_pipeline
+from sentiment_jax.config_checks import flatten
 from sentiment_jax.errors import ConfigError, WorkdirError
 
 # Fields that fix the shapes of the params or the tokenization: a workdir run
@@ -31,12 +32,14 @@ _IDENTITY_FIELDS = ('model', 'data.source', 'data.vocab_size', 'data.max_len',
 # silently train a different run, so it is refused like an identity field.
 TRAJECTORY_FIELDS = (
     'data.train_fraction', 'data.counterfactual_copies',
+    'data.generated_counterfactuals', 'data.generated_edit',
+    'data.generated_unit',
     'data.validation_size', 'data.batch_size',
     'data.pad_multiple', 'data.sort_chunk_batches', 'train.seed',
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
     'train.patience', 'train.init_from', 'train.label_smoothing',
-    'train.ema_decay')
+    'train.ema_decay', 'train.pair_weight')
 # The same for a --mode=pretrain run: its batches, masks and schedule.
 PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
                               'train.seed', 'pretrain')
@@ -44,70 +47,14 @@ PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
 _ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
                    'model.num_heads', 'model.embed_dim', 'model.mlp_dim',
                    'model.activation', 'model.ngram_buckets',
-                   'model.ngram_max', 'model.ngram_dim')
-
-
-_CHOICES = {'data.truncation': ('head', 'head_tail'),
-            'model.pooling': ('mean', 'cls'), 'model.activation': ('gelu', 'relu'),
-            'model.dtype': ('float32', 'bfloat16'),
-            'pretrain.objective': ('mlm', 'electra')}
-_POSITIVE = ('data.vocab_size', 'data.max_len', 'data.batch_size',
-             'data.eval_batch_size', 'data.pad_multiple',
-             'data.sort_chunk_batches', 'model.num_layers', 'model.num_heads',
-             'model.embed_dim', 'model.mlp_dim', 'train.num_epochs',
-             'train.log_every_steps', 'train.checkpoint_every_steps',
-             'train.keep_checkpoints', 'pretrain.generator_embed_dim',
-             'model.ngram_dim')
-
-
-def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Raises ConfigError for values that would fail later, before any I/O."""
-  flat = flatten(json.loads(config.to_json()))
-  value = lambda field: flat[field]
-  for field, choices in _CHOICES.items():
-    if value(field) not in choices:
-      raise ConfigError(f'{field}={value(field)!r}; choose one of {choices}')
-  for field in _POSITIVE:
-    if value(field) <= 0:
-      raise ConfigError(f'{field}={value(field)} must be positive')
-  if value('model.embed_dim') % value('model.num_heads'):
-    raise ConfigError(f'model.embed_dim={value("model.embed_dim")} is not '
-                      f'divisible by model.num_heads={value("model.num_heads")}')
-  for field in ('data.batch_size', 'data.eval_batch_size'):
-    if value(field) % num_devices:
-      raise ConfigError(f'{field}={value(field)} is not divisible by the '
-                        f'{num_devices} devices')
-  for field in ('model.dropout_rate', 'model.attention_dropout_rate',
-                'model.word_dropout_rate', 'train.warmup_fraction',
-                'train.label_smoothing', 'train.ema_decay'):
-    if not 0 <= value(field) < 1:
-      raise ConfigError(f'{field}={value(field)} must be in [0, 1)')
-  for field in ('model.dropout_rate', 'model.attention_dropout_rate'):
-    try:
-      models.dropout_bytes(value(field))
-    except ValueError as e:
-      raise ConfigError(f'{field}={e}') from None
-  if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
-    raise ConfigError(
-        f'model.ngram_buckets={value("model.ngram_buckets")} and '
-        f'model.ngram_max={value("model.ngram_max")}: buckets must be >= 0 '
-        '(0 = off) and the longest n-gram >= 2')
+                   'model.ngram_max', 'model.ngram_dim',
+                   'model.negation_scope')
 
 
 def _get(config: dict, dotted: str) -> Any:
   for key in dotted.split('.'):
     config = config.get(key, {}) if isinstance(config, dict) else {}
   return config
-
-
-def flatten(value: Any, prefix: str = '') -> dict[str, Any]:
-  """`{'a.b': leaf}` for the leaves of nested dicts, each key after `prefix`."""
-  if isinstance(value, dict):
-    out = {}
-    for key, sub in value.items():
-      out.update(flatten(sub, f'{prefix}.{key}' if prefix else key))
-    return out
-  return {prefix: value}
 
 
 def read_json(path: Path, fix: str) -> dict | None:

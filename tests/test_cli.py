@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import sentiment_jax
+
 from helpers import (assert_same_final_state, check_ok, cli_env, copy_run,
                       kill_once_checkpointed, latest_step_dirs,
                       read_jsonl, run_cli, sentiment_rows, train_args,
@@ -369,6 +371,19 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
       'out_of_range_override': (
           train('out_of_range_override', '--config.model.num_heads=3'),
           'num_heads', fresh('out_of_range_override')),
+      'generated_fraction_out_of_range': (
+          train('generated_fraction',
+                '--config.data.generated_counterfactuals=2'),
+          'generated_counterfactuals=2', fresh('generated_fraction')),
+      'unknown_generated_edit': (
+          train('generated_edit', '--config.data.generated_edit=shuffle'),
+          'generated_edit', fresh('generated_edit')),
+      'pair_weight_without_pairs': (
+          train('pair_weight', '--config.train.pair_weight=0.5'),
+          'needs pairs', fresh('pair_weight')),
+      'unknown_generated_unit': (
+          train('generated_unit', '--config.data.generated_unit=word'),
+          'generated_unit', fresh('generated_unit')),
       'mode_typo': (train('mode_typo', '--mode=trian'), 'mode',
                     fresh('mode_typo')),
       'override_typo': (
@@ -496,3 +511,18 @@ def test_bad_input_fails_with_one_clear_line(bad_input_results, name):
   if must_not_exist is not None:
     assert not must_not_exist.exists(), f'{must_not_exist} was created'
 
+
+
+def test_a_negation_scope_run_trains_saves_its_vector_and_predicts(
+    tmp_path, sentiment_csv):
+  workdir = tmp_path / 'run'
+  check_ok(run_cli(*train_args(workdir, sentiment_csv,
+                               '--config.model.negation_scope=True',
+                               '--config.train.num_epochs=1')))
+  result = check_ok(run_cli(f'--workdir={workdir}', '--mode=predict',
+                            '--text=the film was not dull at all'))
+  assert json.loads(result.stdout)['label'] in ('positive', 'negative')
+  predictor = sentiment_jax.load(workdir)
+  assert predictor.model.config.negator_ids  # Read back from config.json.
+  vector = predictor.params['encoder']['negation_embed']
+  assert np.abs(np.asarray(vector)).max() > 0

@@ -3,23 +3,23 @@
 import csv
 import json
 
-import ml_collections
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from configs import base
 from sentiment_jax import data_sources, input_pipeline as ip
 from sentiment_jax.models import PAD_ID
 
 from helpers import sentiment_rows, write_csv
 
 
-def data_config(source: str, data_dir, validation_size: int = 2500,
-                counterfactual_copies: int = 0):
-  return ml_collections.ConfigDict(dict(
-      source=source, tfds_data_dir=str(data_dir),
-      validation_size=validation_size,
-      counterfactual_copies=counterfactual_copies))
+def data_config(source: str, data_dir, validation_size: int = 2500):
+  """configs/base.py's data fields with these three set."""
+  config = base.get_config().data
+  config.update(source=source, tfds_data_dir=str(data_dir),
+                validation_size=validation_size)
+  return config
 
 
 def assert_disjoint(splits: dict) -> None:
@@ -105,6 +105,19 @@ def test_subsample_nests_and_validates_fraction():
   assert set(small.texts) <= set(large.texts)
   with pytest.raises(ip.DataError, match='train_fraction'):
     ip.subsample(split, 0.0)
+
+
+def test_subsample_renumbers_pairs_and_unpairs_a_lone_half():
+  partner = np.arange(100) + 1 - 2 * (np.arange(100) % 2)  # 0-1, 2-3, ...
+  split = ip.Split([f'text {i}' for i in range(100)],
+                   np.arange(100, dtype=np.int32) % 2, partner)
+  small = ip.subsample(split, 0.3)
+  index = {text: i for i, text in enumerate(small.texts)}
+  for i, text in enumerate(small.texts):
+    number = int(text.split()[1])
+    mate = f'text {number ^ 1}'
+    assert small.partner[i] == index.get(mate, -1)
+  assert (small.partner >= 0).any() and (small.partner < 0).any()
 
 
 # ----------------------------------------------------------------------------
@@ -286,6 +299,27 @@ def test_train_batches_use_each_example_at_most_once_in_full_batches():
     for row in batch['tokens']:
       length = encoded.lengths[row[0] - 1]
       assert np.all(row[:length] == row[0]) and np.all(row[length:] == PAD_ID)
+
+
+def test_pairs_stay_side_by_side_and_point_at_each_other():
+  encoded = fake_encoded(100)
+  partner = np.full(100, -1)
+  partner[60:] = np.arange(60, 100) + 1 - 2 * (np.arange(40) % 2)  # 60-61...
+  batches = epoch_batches(encoded, partner=partner)
+  seen = [i for ids in example_ids(batches) for i in ids]
+  assert len(seen) == len(set(seen)) == 96
+  together = 0
+  for batch, ids in zip(batches, example_ids(batches)):
+    for row, (example, mate) in enumerate(zip(ids, batch['partner'])):
+      if mate >= 0:
+        assert abs(mate - row) == 1  # Side by side.
+        assert ids[mate] == partner[example] and batch['partner'][mate] == row
+        together += 1
+      elif partner[example] >= 0:  # Cut by a batch edge.
+        assert row in (0, 7) and partner[example] not in ids
+  assert together > 40 // 2
+  # Without pairs the batches carry no 'partner' and are as before.
+  assert 'partner' not in epoch_batches(encoded)[0]
 
 
 def test_eval_batches_cover_every_index_once_with_zero_weight_filler():

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -56,12 +57,16 @@ def test_longer_than_max_len_is_refused():
     model.apply(variables, np.ones((1, MAX_LEN + 1), np.int32))
 
 
-@pytest.mark.parametrize('pooling, ngram_buckets', [('mean', 0), ('cls', 0),
-                                                    ('mean', 64)])
-def test_extra_padding_does_not_change_logits(pooling, ngram_buckets):
+@pytest.mark.parametrize('pooling, ngram_buckets, negation', [
+    ('mean', 0, False), ('cls', 0, False), ('mean', 64, False),
+    ('mean', 0, True)])
+def test_extra_padding_does_not_change_logits(pooling, ngram_buckets,
+                                              negation):
   tokens = ragged_tokens()
+  scope = dict(negator_ids=(5, 7), clause_end_ids=(9,)) if negation else {}
   model, variables = init(make_config(pooling=pooling, ngram_max=3,
-                                      ngram_buckets=ngram_buckets), tokens)
+                                      ngram_buckets=ngram_buckets, **scope),
+                          tokens)
   padded = np.pad(tokens, ((0, 0), (0, 8)), constant_values=models.PAD_ID)
   np.testing.assert_allclose(model.apply(variables, padded),
                              model.apply(variables, tokens),
@@ -290,6 +295,45 @@ def test_ngram_embeddings_change_logits_and_are_left_out_of_n():
       jnp.zeros_like(table))
   assert not np.allclose(model.apply(variables, tokens),
                          model.apply(zeroed, tokens))
+
+
+def test_negation_scope_runs_from_a_negator_to_the_clause_end():
+  not_, t, stop, pad = 5, 7, 9, models.PAD_ID
+  tokens = jnp.array([[1, not_, 2, 3, stop, 4, t, 2, not_, 3, pad],
+                      [not_, stop, 2, 3, 1, 1, 1, 1, 1, 1, 1]])
+  scope = models.negation_scope(tokens, (not_, t), (stop,))
+  np.testing.assert_array_equal(scope, [[0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 1],
+                                        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+
+
+def test_the_negation_vector_is_added_to_scoped_pieces_only():
+  tokens = np.array([[1, 5, 2, 3, 9, 4]], np.int32)
+  config = make_config(negator_ids=(5,), clause_end_ids=(9,))
+  model, variables = init(config, tokens)
+  vector = variables['params']['encoder']['negation_embed']
+  assert vector.shape == (16,)
+  _, with_scope = model.apply(variables, tokens, mutable=['intermediates'])
+  plain_model = models.Classifier(make_config())
+  _, plain = plain_model.apply(variables, tokens, mutable=['intermediates'])
+  added = (with_scope['intermediates']['encoder']['input_embeddings'][0]
+           - plain['intermediates']['encoder']['input_embeddings'][0])[0]
+  np.testing.assert_allclose(added, np.outer([0, 0, 1, 1, 0, 0], vector),
+                             atol=1e-7)
+  total, non_embedding = models.count_params(variables['params'])
+  assert total - non_embedding == (VOCAB + MAX_LEN + 1) * 16
+
+
+def test_a_negation_scope_config_needs_the_tokenizer_ids():
+  config = ml_collections.ConfigDict(dict(
+      data=dict(max_len=8), model=dict(
+          num_layers=1, num_heads=1, embed_dim=8, mlp_dim=8, dropout_rate=0.0,
+          attention_dropout_rate=0.0, word_dropout_rate=0.0, ngram_buckets=0,
+          ngram_max=2, ngram_dim=8, pooling='mean', activation='relu',
+          dtype='float32', negation_scope=True)))
+  with pytest.raises(ValueError, match='negation_ids'):
+    models.TransformerConfig.from_run_config(config, vocab_size=10)
+  built = models.TransformerConfig.from_run_config(config, 10, ((5,), (9,)))
+  assert (built.negator_ids, built.clause_end_ids) == ((5,), (9,))
 
 
 @pytest.mark.parametrize('pooling', ['mean', 'cls'])

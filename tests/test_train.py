@@ -126,6 +126,33 @@ def test_label_smoothing_trains_towards_smoothed_targets(initial_state):
                                                        rel=1e-5)
 
 
+def test_pair_loss_rewards_a_margin_gap_in_the_label_direction():
+  margin = lambda *m: np.stack([np.zeros(len(m)), np.array(m)], 1)
+  labels, partner = np.array([1, 0, 1]), np.array([1, 0, -1])
+  loss = lambda *m: float(steps.pair_loss(margin(*m), labels, partner))
+  assert loss(2.0, -2.0, 9.0) == pytest.approx(np.log1p(np.exp(-4.0)))
+  assert loss(-2.0, 2.0, 9.0) == pytest.approx(np.log1p(np.exp(4.0)))
+  assert loss(1.0, 1.0, -9.0) == pytest.approx(np.log(2.0))  # No gap.
+  assert float(steps.pair_loss(margin(1.0, 2.0), labels[:2],
+                               np.array([-1, -1]))) == 0.0
+
+
+def test_the_pair_weight_adds_the_pair_loss_to_the_step_loss(initial_state):
+  batch = {**random_batch(0), 'partner': np.array([1, 0, -1, -1, 5, 4, -1, -1],
+                                                  np.int32)}
+  batch['label'][[0, 1, 4, 5]] = [1, 0, 0, 1]
+  paired = jax.jit(functools.partial(steps.train_step, pair_weight=0.5))
+  _, plain_metrics = train_step(initial_state, batch)
+  _, metrics = paired(initial_state, batch)
+  logits = initial_state.apply_fn({'params': initial_state.params},
+                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  expected = float(steps.pair_loss(logits, batch['label'], batch['partner']))
+  assert float(metrics['pair_loss']) == pytest.approx(expected, rel=1e-5)
+  assert float(metrics['loss']) == pytest.approx(
+      float(plain_metrics['loss']) + 0.5 * expected, rel=1e-5)
+  assert 'pair_loss' not in plain_metrics
+
+
 def test_ema_params_follow_the_debiased_moving_average(initial_state):
   state = initial_state.replace(ema_params=initial_state.params,
                                 ema_decay=0.9)

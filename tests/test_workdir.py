@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from sentiment_jax import errors, jsonl, workdir
+from sentiment_jax import config_checks, errors, jsonl, workdir
 
 
 def changed(value):
@@ -88,7 +88,7 @@ def test_jsonl_drops_only_a_torn_last_line(tmp_path):
 @pytest.mark.parametrize('name', ['base', 'tiny', 'large', 'best'])
 def test_every_shipped_config_validates(name):
   module = importlib.import_module(f'configs.{name}')
-  workdir.validate(module.get_config(), num_devices=1)
+  config_checks.validate(module.get_config(), num_devices=1)
 
 
 @pytest.mark.parametrize('field, value', [('ngram_max', 1),
@@ -97,7 +97,7 @@ def test_a_bad_ngram_setting_is_refused_with_its_value(field, value):
   config = tiny.get_config()
   config.model[field] = value
   with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
-    workdir.validate(config, num_devices=1)
+    config_checks.validate(config, num_devices=1)
 
 
 @pytest.mark.parametrize('field, value', [('dropout_rate', 0.001),
@@ -106,4 +106,4 @@ def test_a_dropout_rate_the_8_bit_mask_cannot_draw_is_refused(field, value):
   config = tiny.get_config()
   config.model[field] = value
   with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
-    workdir.validate(config, num_devices=1)
+    config_checks.validate(config, num_devices=1)
