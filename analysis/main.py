@@ -135,6 +135,10 @@ def main(argv) -> None:
                     'jax': jax.__version__,
                     'devices': [str(d) for d in jax.devices()]},
         'model': predictor.config.model.to_dict(),
+        'counterfactual_training': {
+            key: predictor.config.data[key] for key in (
+                'counterfactual_copies', 'generated_counterfactuals',
+                'generated_edit', 'generated_unit')},
         'splits': {k: len(v.texts) for k, v in ctx.splits.items()}}
     results = _finite(results)
     out_dir.mkdir(parents=True, exist_ok=True)

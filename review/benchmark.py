@@ -134,8 +134,8 @@ def run(config, names: list[str], repeats: int, shape: list[int],
   # not flattered by a slow one.
   peak_reads = [peak_before, timing.matmul_peak()]
   peak = max(peak_reads)
-  cfg = models.TransformerConfig.from_run_config(config,
-                                                 config.data.vocab_size)
+  cfg = models.TransformerConfig.from_run_config(
+      config, config.data.vocab_size, models.TransformerConfig.NO_NEGATION_IDS)
   flops = models.TRAIN_FLOPS_PER_FORWARD * batch * models.forward_flops(
       cfg, seq)
   result = {'shape': {'batch': batch, 'seq_len': seq,

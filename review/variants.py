@@ -181,7 +181,8 @@ def build(name: str, run_config, batch: int, seq: int,
   if name not in NAMES:
     raise ValueError(f'unknown variant {name!r}; choose from {NAMES}')
   config = models.TransformerConfig.from_run_config(
-      run_config, run_config.data.vocab_size)
+      run_config, run_config.data.vocab_size,
+      models.TransformerConfig.NO_NEGATION_IDS)  # The twin has no scope.
   data = random_data(config, batch, seq, eval_batch)
   if name.startswith('torch'):
     params = models.Classifier(config).init(

@@ -27,7 +27,8 @@ def relative_cost(config: ml_collections.ConfigDict, point: dict
   d = config.data
   passes = d.train_fraction * config.train.num_epochs
   flops = models.forward_flops(
-      models.TransformerConfig.from_run_config(config, vocab_size=1),
+      models.TransformerConfig.from_run_config(
+          config, 1, models.TransformerConfig.NO_NEGATION_IDS),
       d.max_len)
   return passes / d.batch_size, passes * flops
 

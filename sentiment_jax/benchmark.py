@@ -37,8 +37,8 @@ def benchmark(config, workdir: str | None, seq_lens: list[int],
             'num_devices': jax.device_count(),
             'matmul_peak_gflops': peak / 1e9, 'train': [], 'eval': []}
   batch = config.data.batch_size
-  cfg = models.TransformerConfig.from_run_config(config,
-                                                 config.data.vocab_size)
+  cfg = models.TransformerConfig.from_run_config(
+      config, config.data.vocab_size, models.TransformerConfig.NO_NEGATION_IDS)
   model = models.Classifier(cfg)
   parallel = sharding.DataParallel(
       models.Classifier(cfg.replace(deterministic=True)))

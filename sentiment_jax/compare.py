@@ -3,11 +3,14 @@ files each run wrote (config.json, summary.json, eval_<split>.json and the
 `init_from` run's pretrain_summary.json). Nothing is recomputed.
 
   python -m sentiment_jax.compare runs/base runs/label_smoothing ...
+  python -m sentiment_jax.compare --tradeoff=tradeoff.png runs/...
 
 The "changes" column lists every setting that differs from
 `configs/base.py`, so a table of levers names each lever by its override.
 Runs whose changes differ only in `train.seed` form a group, and a second
-table gives each group's mean and sample standard deviation.
+table gives each group's mean and sample standard deviation. With
+`--tradeoff=PATH` it also draws each run's IMDB test accuracy against its
+accuracy on the counterfactual dev revisions (`--eval_split=cad_dev`).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def row(workdir: Path) -> dict[str, Any]:
   changes = _changes(config, defaults, lambda key: key not in _LOCATIONS
                      and not key.startswith(('pretrain.', 'eval.')))
   evals = {split: _read_json(workdir / f'eval_{split}.json')
-           for split in ('test', 'rotten_tomatoes')}
+           for split in ('test', 'rotten_tomatoes', 'cad_dev')}
   source = config['train'].get('init_from', '')
   pretrained = _read_json(Path(source) / 'pretrain_summary.json') if source else None
   if pretrained:
@@ -75,6 +78,7 @@ def row(workdir: Path) -> dict[str, Any]:
       'rotten_tomatoes': evals['rotten_tomatoes'] and evals[
           'rotten_tomatoes']['metrics'],
       'pretrained': pretrained,
+      'cad_dev': evals['cad_dev'] and evals['cad_dev']['transformer']['all'],
   }
 
 
@@ -99,20 +103,46 @@ def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                              for r in members]),
            'test': _mean_std([metric(r, 'test') for r in members]),
            'rotten_tomatoes': _mean_std([metric(r, 'rotten_tomatoes')
-                                         for r in members])}
+                                         for r in members]),
+           'cad_dev_pairs': _mean_std([r['cad_dev'] and r['cad_dev'][
+               'pair_accuracy'] for r in members])}
           for key, members in groups.items() if len(members) > 1]
 
 
+def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
+  """IMDB test accuracy against CAD dev revisions accuracy, one labelled
+  point per run that has both."""
+  from matplotlib.figure import Figure  # Only this option needs matplotlib.
+  fig = Figure(figsize=(7, 5), layout='tight')
+  ax = fig.subplots()
+  for r in rows:
+    if r['test'] and r['cad_dev']:
+      x, y = r['cad_dev']['revised_accuracy'], r['test']['accuracy']
+      ax.scatter(x, y, color='tab:blue')
+      ax.annotate(r['name'], (x, y), fontsize=8, xytext=(4, 3),
+                  textcoords='offset points')
+  ax.set_xlabel('CAD dev revisions accuracy')
+  ax.set_ylabel('IMDB test accuracy')
+  ax.set_title('Reading the edit against reading IMDB')
+  ax.grid(alpha=0.3)
+  fig.savefig(path, dpi=100)
+
+
 def main(argv: list[str]) -> None:
-  if not argv or any(a.startswith('-') for a in argv):
-    sys.exit('usage: python -m sentiment_jax.compare WORKDIR [WORKDIR ...]; '
-             'each a trained run')
+  tradeoff = argv[0].partition('=')[2] if argv and argv[0].startswith(
+      '--tradeoff=') else None
+  workdirs = argv[1:] if tradeoff else argv
+  if not workdirs or any(a.startswith('-') for a in workdirs):
+    sys.exit('usage: python -m sentiment_jax.compare [--tradeoff=PNG] '
+             'WORKDIR [WORKDIR ...]; each a trained run')
   try:
-    rows = [row(Path(a)) for a in argv]
+    rows = [row(Path(a)) for a in workdirs]
   except WorkdirError as e:
     sys.exit(f'error: {e}')
   print(_ENV.get_template('compare.md').render(
       rows=rows, groups=seed_groups(rows)), end='')
+  if tradeoff:
+    draw_tradeoff(rows, Path(tradeoff))
 
 
 if __name__ == '__main__':

@@ -9,8 +9,10 @@ film" -> "an unremarkable film"), `negate` puts "not" before it ("was
 stunning" -> "was not stunning"). The lexicon shares no word with the
 behavioural suite's lexicons and templates or the attack's synonym lists
 (`analysis/lexicon.py`; a test checks), so the suite still measures whether
-what the model learns here generalises. Only the texts it is given are
-read: `data_sources` gives it the training split alone.
+what the model learns here generalises: the `negate` edit teaches "not" on
+our cue words, and the suite's negation tests put it before its own. Only
+the texts it is given are read: `data_sources` gives it the training split
+alone.
 """
 
 from __future__ import annotations
@@ -43,14 +45,16 @@ EDITS = ('antonym', 'negate', 'both')
 UNITS = ('review', 'sentence')
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
-_NEGATORS = frozenset(('not', 'no', 'never', 'nor', 'hardly', 'without'))
+# Words that negate what follows (with any word ending in n't); the encoder's
+# negation scope (`input_pipeline.negation_ids`) opens on the same words.
+NEGATORS = ('not', 'no', 'never', 'nor', 'cannot', 'without', 'hardly')
 _SENTENCE = re.compile(r'(?<=[.!?])\s+')
 _NEGATION_WINDOW = 3  # Words before a cue in which a negator disqualifies it.
 
 
 def _negated(words: list[str], i: int) -> bool:
   before = words[max(0, i - _NEGATION_WINDOW):i]
-  return any(w in _NEGATORS or w.endswith("n't") for w in before)
+  return any(w in NEGATORS or w.endswith("n't") for w in before)
 
 
 def edit(text: str, label: int, how: str) -> str | None:

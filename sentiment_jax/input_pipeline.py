@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tokenizers
 
+from sentiment_jax import counterfactuals
 from sentiment_jax.errors import DataError
 from sentiment_jax.models import PAD_ID
 
@@ -122,9 +123,9 @@ class Encoded:
     return int((self.full_lengths > self.lengths).sum())
 
 
-# Words that open a negation's scope and pieces that close it. Our
+# Pieces that open a negation's scope and pieces that close it. Our
 # pre-tokenizer splits "didn't" into `didn ' t`, so the piece `t` opens one.
-NEGATORS = ('not', 'no', 'never', 'nor', 'cannot', 'without', 'hardly', 't')
+NEGATORS = counterfactuals.NEGATORS + ('t',)
 CLAUSE_ENDS = ('.', ',', ';', ':', '!', '?', 'but', '(', ')')
 
 

@@ -54,6 +54,10 @@ class TransformerConfig:
   def replace(self, **kwargs) -> 'TransformerConfig':
     return dataclasses.replace(self, **kwargs)
 
+  # The `negation_ids` of a caller with no tokenizer (benchmarks, FLOP
+  # counts, the PyTorch twin): no scope. Its ops are elementwise, no matmul.
+  NO_NEGATION_IDS = ((), ())
+
   @classmethod
   def from_run_config(cls, config: Any, vocab_size: int,
                       negation_ids: tuple[tuple[int, ...], tuple[int, ...]]

@@ -15,6 +15,7 @@ from sentiment_jax import models, sharding, steps
 
 NUM_STEPS = 4
 VOCAB = 100
+NEGATION_IDS = ((5,), (9,))  # Stand-ins: random tokens have no words.
 
 
 def main(out_path: str) -> None:
@@ -22,7 +23,7 @@ def main(out_path: str) -> None:
   # Dropout on, so the test also covers per-step RNG under sharding.
   config.model.dropout_rate = 0.1
   model = models.Classifier(
-      models.TransformerConfig.from_run_config(config, VOCAB))
+      models.TransformerConfig.from_run_config(config, VOCAB, NEGATION_IDS))
   parallel = sharding.DataParallel(
       models.Classifier(model.config.replace(deterministic=True)))
   state = steps.create_train_state(jax.random.PRNGKey(0), config, model,

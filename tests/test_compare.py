@@ -39,15 +39,29 @@ def test_the_table_has_a_row_per_run(trained_run, tmp_path):
   assert len(lines) > 4 and lines[2].startswith('| trained |')
   assert lines[3].startswith('| other |')
   # Same settings: one group, whose std over two equal runs is zero.
-  assert lines[-1].endswith(' ± 0.0000 | not evaluated |')
+  assert lines[-1].endswith(' ± 0.0000 | not evaluated | not evaluated |')
   assert '| trained, other |' in lines[-1]
+
+
+def test_counterfactual_dev_scores_join_the_row_and_the_tradeoff_figure(
+    trained_run, tmp_path):
+  run = copy_run(trained_run, tmp_path / 'scored')
+  scores = {'num_pairs': 245, 'original_accuracy': 0.9,
+            'revised_accuracy': 0.7, 'pair_accuracy': 0.6}
+  (run / 'eval_cad_dev.json').write_text(json.dumps(
+      {'split': 'cad_dev', 'transformer': {'all': scores, 'unseen': scores}}))
+  figure = tmp_path / 'tradeoff.png'
+  result = run_compare(f'--tradeoff={figure}', str(trained_run), str(run))
+  assert result.returncode == 0, result.stderr
+  assert '| 0.700 / 0.600 |' in result.stdout.splitlines()[3]
+  assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_runs_differing_only_in_seed_are_grouped_with_mean_and_std():
   def fake(name, changes, val, test):
     return {'name': name, 'changes': changes, 'rotten_tomatoes': None,
             'summary': {'best_val_accuracy': val},
-            'test': {'accuracy': test}}
+            'test': {'accuracy': test}, 'cad_dev': None}
   rows = [fake('a', ['model.ngram_buckets=8', 'train.seed=1'], 0.90, 0.80),
           fake('b', ['model.ngram_buckets=8', 'train.seed=2'], 0.92, 0.84),
           fake('c', ['model.ngram_buckets=8'], 0.94, 0.88),

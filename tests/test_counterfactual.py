@@ -17,9 +17,11 @@ SHARED_CAD = REPO.parent / 'shared' / 'data' / 'cad'
 
 
 def data_config(data_dir, **fields):
-  """configs/base.py's data fields on the embedded data, with `fields` set."""
+  """configs/base.py's data fields on the embedded data, with no pairs
+  mixed in unless `fields` say so."""
   config = base.get_config().data
-  config.update(tfds_data_dir=str(data_dir), **fields)
+  config.update(tfds_data_dir=str(data_dir), counterfactual_copies=0)
+  config.update(**fields)
   return config
 
 

@@ -15,10 +15,11 @@ from helpers import sentiment_rows, write_csv
 
 
 def data_config(source: str, data_dir, validation_size: int = 2500):
-  """configs/base.py's data fields with these three set."""
+  """configs/base.py's data fields with these three set, and no
+  counterfactual pairs mixed in (tests/test_counterfactual.py tests those)."""
   config = base.get_config().data
   config.update(source=source, tfds_data_dir=str(data_dir),
-                validation_size=validation_size)
+                validation_size=validation_size, counterfactual_copies=0)
   return config
 
 
@@ -221,6 +222,15 @@ def test_train_tokenizer_is_deterministic_on_real_reviews():
     texts = [row['text'] for _, row in zip(range(1500), csv.DictReader(f))]
   vocabularies = {ip.train_tokenizer(texts, 2000).to_str() for _ in range(3)}
   assert len(vocabularies) == 1
+
+
+def test_negation_ids_are_the_negators_and_clause_ends_in_the_vocabulary():
+  tok = ip.train_tokenizer(["I didn't like it, but it was not bad.",
+                            'Never again (no).'] * 20, 200)
+  negators, clause_ends = ip.negation_ids(tok)
+  words = lambda ids: {tok.id_to_token(i) for i in ids}
+  assert words(negators) == {'not', 'never', 'no', 't'}  # Others are absent.
+  assert words(clause_ends) == {',', '.', 'but', '(', ')'}
 
 
 def test_load_tokenizer_reports_a_corrupt_file(tmp_path):

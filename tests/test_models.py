@@ -369,7 +369,8 @@ def test_train_flops_agree_with_xla_count_of_the_train_step(
   config.model.update(num_layers=layers, embed_dim=width, mlp_dim=4 * width,
                       num_heads=heads, pooling=pooling)
   config.data.max_len = seq
-  model_config = models.TransformerConfig.from_run_config(config, 16000)
+  model_config = models.TransformerConfig.from_run_config(
+      config, 16000, models.TransformerConfig.NO_NEGATION_IDS)
   parallel = sharding.DataParallel(models.Classifier(
       model_config.replace(deterministic=True)))
   state = jax.eval_shape(lambda: steps.create_train_state(

@@ -140,7 +140,8 @@ def fine_tune_start(pretrained):
   config.train.init_from = str(pretrained)
   tokenizer = input_pipeline.load_tokenizer(pretrained / 'tokenizer.json')
   model = models.Classifier(models.TransformerConfig.from_run_config(
-      config, tokenizer.get_vocab_size()))
+      config, tokenizer.get_vocab_size(),
+      input_pipeline.negation_ids(tokenizer)))
   state = train.initial_state(config, model, total_steps=10)
   saved = restore_raw(latest_step_dirs(pretrained, 'encoder')[-1])
   leaves = jax.tree_util.tree_leaves_with_path(state.params['encoder'])

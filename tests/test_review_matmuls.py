@@ -15,7 +15,8 @@ from sentiment_jax import models, steps
 
 def test_the_train_steps_matmuls_are_the_flop_formulas():
   config = tiny.get_config()
-  model_config = models.TransformerConfig.from_run_config(config, 64)
+  model_config = models.TransformerConfig.from_run_config(
+      config, 64, models.TransformerConfig.NO_NEGATION_IDS)
   state = steps.create_train_state(jax.random.PRNGKey(0), config,
                                    models.Classifier(model_config), 10)
   batch, seq = 4, config.data.max_len

@@ -14,6 +14,7 @@ from sentiment_jax import models, steps
 from helpers import REPO, assert_params_close, cli_env
 
 VOCAB = 60
+NEGATION_IDS = ((5,), (9,))  # Stand-ins: random tokens have no words.
 TOTAL_STEPS = 40
 
 # One compilation for every test in this module (same shapes, same optimizer).
@@ -27,7 +28,7 @@ def initial_state():
   config.model.dropout_rate = 0.0
   config.model.attention_dropout_rate = 0.0
   model = models.Classifier(
-      models.TransformerConfig.from_run_config(config, VOCAB))
+      models.TransformerConfig.from_run_config(config, VOCAB, NEGATION_IDS))
   return steps.create_train_state(jax.random.PRNGKey(0), config, model,
                                   TOTAL_STEPS)
 
@@ -65,7 +66,7 @@ def test_dropout_masks_change_from_step_to_step():
   config = tiny.get_config()
   config.model.dropout_rate = 0.5
   model = models.Classifier(
-      models.TransformerConfig.from_run_config(config, VOCAB))
+      models.TransformerConfig.from_run_config(config, VOCAB, NEGATION_IDS))
   state = steps.create_train_state(jax.random.PRNGKey(0), config, model,
                                    TOTAL_STEPS)
   batch = random_batch(0)
