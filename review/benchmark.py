@@ -3,9 +3,10 @@
   python -m review.benchmark [--config=configs/base.py] [--quick]
       [--variants=naive,ours,...] [--repeats=7] [--out=review/results.json]
 
-The model is the config's transformer without its n-gram table, which the
-PyTorch twin lacks. Each variant (`review/variants.py`) lives in its own
-worker process, so its peak resident memory is its own; all of them inherit
+The model is the config's transformer without its n-gram table and
+negation scope, which the PyTorch twin lacks. Each variant
+(`review/variants.py`) lives in its own worker process, so its peak
+resident memory is its own; all of them inherit
 the huge-page setting that `python -m sentiment_jax.main` runs with. After
 every worker has warmed up (compiled), the parent asks them in turn for one
 train step, one eval batch and one single-review predict, round after round,
@@ -237,8 +238,10 @@ def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)  # JAX logs its backend search at INFO.
   config = _CONFIG.value
-  # The PyTorch twin has no n-gram table: every variant times the transformer.
+  # The PyTorch twin has no n-gram table or negation scope: every variant
+  # times the transformer.
   config.model.ngram_buckets = 0
+  config.model.negation_scope = False
   if _QUICK.value:
     shrink(config)
   shape = [int(x) for x in _SHAPE.value] if _SHAPE.value else [

@@ -40,8 +40,9 @@ _ENV = jinja2.Environment(
 
 def _changes(saved: dict, defaults: dict[str, Any], wanted) -> list[str]:
   """`key=value` for each wanted setting that differs from the defaults. A
-  setting the run predates had its default's behaviour."""
-  saved = workdir_lib.flatten(saved)
+  setting the run predates had its default's behaviour, or the one
+  `workdir.with_predated` records."""
+  saved = workdir_lib.flatten(workdir_lib.with_predated(saved))
   return [f'{key}={saved[key]}' for key in sorted(saved)
           if wanted(key) and key in defaults and saved[key] != defaults[key]]
 
@@ -113,14 +114,15 @@ def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
   """IMDB test accuracy against CAD dev revisions accuracy, one labelled
   point per run that has both."""
   from matplotlib.figure import Figure  # Only this option needs matplotlib.
-  fig = Figure(figsize=(7, 5), layout='tight')
+  fig = Figure(figsize=(10, 6.5), layout='tight')
   ax = fig.subplots()
-  for r in rows:
-    if r['test'] and r['cad_dev']:
-      x, y = r['cad_dev']['revised_accuracy'], r['test']['accuracy']
-      ax.scatter(x, y, color='tab:blue')
-      ax.annotate(r['name'], (x, y), fontsize=8, xytext=(4, 3),
-                  textcoords='offset points')
+  scored = [r for r in rows if r['test'] and r['cad_dev']]
+  for i, r in enumerate(sorted(scored, key=lambda r: r['test']['accuracy'])):
+    x, y = r['cad_dev']['revised_accuracy'], r['test']['accuracy']
+    ax.scatter(x, y, color='tab:blue', s=18)
+    # Labels alternate above and below, so neighbours overlap less.
+    ax.annotate(r['name'], (x, y), fontsize=7, textcoords='offset points',
+                xytext=(5, 4 if i % 2 else -9))
   ax.set_xlabel('CAD dev revisions accuracy')
   ax.set_ylabel('IMDB test accuracy')
   ax.set_title('Reading the edit against reading IMDB')

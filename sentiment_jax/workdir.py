@@ -137,9 +137,26 @@ def check_is_dir(workdir: str | Path) -> Path:
   return workdir
 
 
+# What a run did before these fields existed: not today's default, which
+# may have changed since (base turned negation scope and the pairs on).
+_PREDATED = {'model.negation_scope': False, 'data.counterfactual_copies': 0,
+             'data.generated_counterfactuals': 0.0, 'train.pair_weight': 0.0}
+
+
+def with_predated(saved: dict) -> dict:
+  """A saved config with the `_PREDATED` fields it lacks set to what the run
+  did without them."""
+  filled = {group: dict(values) if isinstance(values, dict) else values
+            for group, values in saved.items()}
+  for dotted, value in _PREDATED.items():
+    group, key = dotted.split('.')
+    filled.setdefault(group, {}).setdefault(key, value)
+  return filled
+
+
 def run_config(workdir: str | Path) -> ml_collections.ConfigDict:
   """The whole config a run saved, over `configs/base.py`'s defaults for the
-  fields added to the code since it was trained."""
+  fields added to the code since it was trained (`with_predated` aside)."""
   from configs import base  # pylint: disable=g-import-not-at-top
   workdir = check_is_dir(workdir)
   saved = saved_config(workdir, f'delete {workdir} and train again')
@@ -147,7 +164,7 @@ def run_config(workdir: str | Path) -> ml_collections.ConfigDict:
     raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
                        'first with --mode=train or pass --workdir')
   config = base.get_config()
-  config.update(saved)
+  config.update(with_predated(saved))
   return config
 
 
@@ -157,12 +174,14 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
 
   Eval and predict trust the run's own record of its model and data, so a run
   trained with overrides is evaluated without repeating them. Fields added
-  to the code since the run was saved keep `config`'s defaults.
+  to the code since the run was saved keep `config`'s defaults, except those
+  whose default changed (`with_predated`).
   """
   saved = saved_config(workdir, f'delete {workdir} and train again')
   if saved is None:
     raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
                        'first with --mode=train or pass --workdir')
+  saved = with_predated(saved)
   merged = ml_collections.ConfigDict(config.to_dict())
   merged.update({'data': saved.get('data', {}),
                  'model': saved.get('model', {})})

@@ -107,3 +107,17 @@ def test_a_dropout_rate_the_8_bit_mask_cannot_draw_is_refused(field, value):
   config.model[field] = value
   with pytest.raises(errors.ConfigError, match=f'model.{field}={value}'):
     config_checks.validate(config, num_devices=1)
+
+
+def test_a_run_saved_before_a_default_changed_keeps_what_it_did(tmp_path):
+  """A config.json from before negation scope and the counterfactual pairs
+  existed loads as the run trained: both off, though base turns them on."""
+  config = tiny.get_config().to_dict()
+  del config['model']['negation_scope'], config['data']['counterfactual_copies']
+  (tmp_path / 'config.json').write_text(json.dumps(config))
+  loaded = workdir.run_config(tmp_path)
+  assert loaded.model.negation_scope is False
+  assert loaded.data.counterfactual_copies == 0
+  assert tiny.get_config().model.negation_scope  # Today's default differs.
+  merged = workdir.load_run_config(tiny.get_config(), tmp_path)
+  assert merged.model.negation_scope is False
