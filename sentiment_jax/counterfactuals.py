@@ -111,10 +111,13 @@ def generate(texts: Sequence[str], labels: Sequence[int], *, fraction: float,
     chosen, coin = rng.random() < fraction, rng.random() < 0.5
     kind = how if how != 'both' else ('antonym' if coin else 'negate')
     label = int(label)
-    if not chosen or edit(text, label, kind) is None:
+    whole = edit(text, label, kind) if chosen else None
+    if whole is None:
       continue
-    for part in _SENTENCE.split(text) if unit == 'sentence' else [text]:
-      edited = edit(part, label, kind)
+    edits = ([(text, whole)] if unit == 'review' else
+             [(part, edit(part, label, kind))
+              for part in _SENTENCE.split(text)])
+    for part, edited in edits:
       if edited is not None and edited != part:
         if unit == 'sentence':
           new_texts.append(part)

@@ -236,10 +236,10 @@ def negation_scope(tokens: jax.Array, negator_ids: tuple[int, ...],
   """`[batch, seq]` bool: the pieces a negation governs, from the piece after
   a negator to the next clause end (Das and Chen 2001; Pang et al. 2002)."""
   position = jnp.arange(tokens.shape[1])
-  last = lambda ids: jax.lax.cummax(jnp.where(
-      jnp.isin(tokens, jnp.asarray(ids)), position, -1), axis=1)
+  last = lambda mask: jax.lax.cummax(jnp.where(mask, position, -1), axis=1)
   is_negator = jnp.isin(tokens, jnp.asarray(negator_ids))
-  return (last(negator_ids) > last(clause_end_ids)) & ~is_negator
+  is_end = jnp.isin(tokens, jnp.asarray(clause_end_ids))
+  return (last(is_negator) > last(is_end)) & ~is_negator
 
 
 class Encoder(nn.Module):
