@@ -127,14 +127,18 @@ class Encoded:
 # pre-tokenizer splits "didn't" into `didn ' t`, so the piece `t` opens one.
 NEGATORS = counterfactuals.NEGATORS + ('t',)
 CLAUSE_ENDS = ('.', ',', ';', ':', '!', '?', 'but', '(', ')')
+# A contrast, and the pieces that end the sentence whose start it overrules.
+CONTRASTS = ('but',)
+SENTENCE_ENDS = ('.', '!', '?', ';')
 
 
-def negation_ids(tok: tokenizers.Tokenizer
-                 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-  """The ids of `NEGATORS` and `CLAUSE_ENDS` that are whole pieces of `tok`."""
+def negation_ids(tok: tokenizers.Tokenizer) -> tuple[tuple[int, ...], ...]:
+  """The ids of `NEGATORS`, `CLAUSE_ENDS`, `CONTRASTS` and `SENTENCE_ENDS`
+  that are whole pieces of `tok`."""
   ids = lambda words: tuple(sorted(
       i for i in map(tok.token_to_id, words) if i is not None))
-  return ids(NEGATORS), ids(CLAUSE_ENDS)
+  return (ids(NEGATORS), ids(CLAUSE_ENDS), ids(CONTRASTS),
+          ids(SENTENCE_ENDS))
 
 
 def encode(tok: tokenizers.Tokenizer, texts: Sequence[str], max_len: int,

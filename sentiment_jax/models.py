@@ -1,15 +1,13 @@
 """A pre-LayerNorm transformer encoder for sequence classification (Flax linen).
 
-Every attention layer sows its attention probabilities into the `intermediates`
-collection, so `model.apply(..., mutable=['intermediates'])` returns them for
-all layers: `intermediates['encoder']['layer_{i}']['attention']
-['attention_weights']`, each a 1-tuple holding `[batch, heads, q_len, k_len]`
-(a [CLS] classifier's last layer has q_len 1 unless called with
+Every attention layer sows its probabilities, so `model.apply(...,
+mutable=['intermediates'])` returns `intermediates['encoder']['layer_{i}']
+['attention']['attention_weights']`, each a 1-tuple holding `[batch, heads,
+q_len, k_len]` (q_len 1 in a [CLS] classifier's last layer unless called with
 `every_position=True`). The encoder sows what each position takes in before
-positions are added, `intermediates['encoder']['input_embeddings']`
-(`[batch, seq, embed]`), and the classifier its pooled representation,
-`intermediates['pooled']` (`[batch, embed]`): attribution and
-out-of-distribution scores read them.
+positions are added, `['encoder']['input_embeddings']` (`[batch, seq,
+embed]`), and the classifier its pooled representation, `['pooled']`
+(`[batch, embed]`): attribution and out-of-distribution scores read them.
 `pretrain_models` puts pretraining heads on the same `Encoder`.
 """
 
@@ -43,10 +41,15 @@ class TransformerConfig:
   ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
   ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
-  # Negation scope: pieces after one of `negator_ids`, up to one of
-  # `clause_end_ids`, get a learned vector added; () = off.
+  # Negation scope (`negation_scope`; () = none): `negation_embed` adds a
+  # learned vector, `negation_flip` first applies a learned gain from -1.
   negator_ids: tuple[int, ...] = ()
   clause_end_ids: tuple[int, ...] = ()
+  negation_embed: bool = True
+  negation_flip: bool = False
+  # Contrast scope (`contrast_scope`; () = none): a learned gain from 0.
+  contrast_ids: tuple[int, ...] = ()
+  sentence_end_ids: tuple[int, ...] = ()
   activation: str = 'gelu'  # 'gelu' (tanh approximation) or 'relu'.
   dtype: Any = jnp.float32  # Compute dtype; parameters stay float32.
   deterministic: bool = False
@@ -54,34 +57,37 @@ class TransformerConfig:
   def replace(self, **kwargs) -> 'TransformerConfig':
     return dataclasses.replace(self, **kwargs)
 
-  # The `negation_ids` of a caller with no tokenizer (benchmarks, FLOP
-  # counts, the PyTorch twin): no scope. Its ops are elementwise, no matmul.
-  NO_NEGATION_IDS = ((), ())
+  # For a caller with no tokenizer (benchmarks, FLOPs, the twin): no scope.
+  NO_NEGATION_IDS = ((), (), (), ())
 
   @classmethod
   def from_run_config(cls, config: Any, vocab_size: int,
-                      negation_ids: tuple[tuple[int, ...], tuple[int, ...]]
-                      | None = None) -> 'TransformerConfig':
-    """From a run config's `model` and `data.max_len` (a ConfigDict).
-
-    `negation_ids` (negators, clause ends: `input_pipeline.negation_ids` of
-    the run's tokenizer) is needed when `model.negation_scope` is on.
-    """
+                      negation_ids: tuple[tuple[int, ...], ...] | None = None
+                      ) -> 'TransformerConfig':
+    """From a run config's `model` and `data.max_len` (a ConfigDict), with
+    the scope words' ids (`input_pipeline.negation_ids` of the run's
+    tokenizer) when a negation or contrast option is on."""
     m = config.model
-    if m.negation_scope and not negation_ids:
-      raise ValueError('model.negation_scope needs the negation_ids of the '
-                       "run's tokenizer")
-    negators, clause_ends = negation_ids if m.negation_scope else ((), ())
+    scoped = m.negation_scope or m.negation_flip
+    if (scoped or m.contrast_scope) and not negation_ids:
+      raise ValueError('model.negation_scope, negation_flip and '
+                       "contrast_scope need the negation_ids of the run's "
+                       'tokenizer')
+    negators, clause_ends, contrasts, sentence_ends = (
+        negation_ids or cls.NO_NEGATION_IDS)
+    copied = ('num_layers', 'num_heads', 'embed_dim', 'mlp_dim',
+              'dropout_rate', 'attention_dropout_rate', 'word_dropout_rate',
+              'ngram_buckets', 'ngram_max', 'ngram_dim', 'pooling',
+              'activation')
     return cls(vocab_size=vocab_size, max_len=config.data.max_len,
-               num_layers=m.num_layers, num_heads=m.num_heads,
-               embed_dim=m.embed_dim, mlp_dim=m.mlp_dim,
-               dropout_rate=m.dropout_rate,
-               attention_dropout_rate=m.attention_dropout_rate,
-               word_dropout_rate=m.word_dropout_rate,
-               ngram_buckets=m.ngram_buckets, ngram_max=m.ngram_max,
-               ngram_dim=m.ngram_dim,
-               pooling=m.pooling, activation=m.activation,
-               negator_ids=tuple(negators), clause_end_ids=tuple(clause_ends),
+               **{name: m[name] for name in copied},
+               negator_ids=tuple(negators) if scoped else (),
+               clause_end_ids=tuple(clause_ends) if scoped else (),
+               negation_embed=bool(m.negation_scope),
+               negation_flip=bool(m.negation_flip),
+               contrast_ids=tuple(contrasts) if m.contrast_scope else (),
+               sentence_end_ids=(tuple(sentence_ends) if m.contrast_scope
+                                 else ()),
                dtype=jnp.dtype(m.dtype))
 
 
@@ -98,12 +104,10 @@ def dropout_bytes(rate: float) -> int:
 class Dropout(nn.Module):
   """Inverted dropout that draws 8 random bits per unit instead of 32.
 
-  `nn.Dropout` draws a 32-bit number per unit; at the base shape those draws
-  were the largest non-matmul cost of the train step in a profile. Here one
-  32-bit draw is split into four bytes, each deciding one unit, so the rate
-  is rounded to a multiple of 1/256 (0.1 drops 26/256 = 10.2%) and kept
-  units are scaled by 1 / (1 - that rate). Measured gain:
-  review/MEASUREMENTS.md.
+  `nn.Dropout`'s 32-bit draws were the train step's largest non-matmul cost
+  in a profile. One 32-bit draw decides four units here, so the rate is
+  rounded to a multiple of 1/256 (0.1 drops 26/256 = 10.2%) and kept units
+  are scaled by 1 / (1 - that rate). Gain: review/MEASUREMENTS.md.
   """
 
   rate: float
@@ -236,16 +240,27 @@ def negation_scope(tokens: jax.Array, negator_ids: tuple[int, ...],
   """`[batch, seq]` bool: the pieces a negation governs, from the piece after
   a negator to the next clause end (Das and Chen 2001; Pang et al. 2002)."""
   position = jnp.arange(tokens.shape[1])
-  last = lambda mask: jax.lax.cummax(jnp.where(mask, position, -1), axis=1)
-  is_negator = jnp.isin(tokens, jnp.asarray(negator_ids))
-  is_end = jnp.isin(tokens, jnp.asarray(clause_end_ids))
-  return (last(is_negator) > last(is_end)) & ~is_negator
+  last = lambda ids: jax.lax.cummax(jnp.where(
+      jnp.isin(tokens, jnp.asarray(ids)), position, -1), axis=1)
+  return (last(negator_ids) > last(clause_end_ids)) & ~jnp.isin(
+      tokens, jnp.asarray(negator_ids))
+
+
+def contrast_scope(tokens: jax.Array, contrast_ids: tuple[int, ...],
+                   sentence_end_ids: tuple[int, ...]) -> jax.Array:
+  """`[batch, seq]` bool: the pieces of a sentence up to a contrast, itself
+  included ("X, but Y": the "X, but"); the clause after it overrules X
+  (Polanyi and Zaenen 2006)."""
+  position = jnp.arange(tokens.shape[1])
+  next_ = lambda ids: jax.lax.cummin(jnp.where(
+      jnp.isin(tokens, jnp.asarray(ids)), position, tokens.shape[1]), axis=1,
+      reverse=True)
+  return next_(contrast_ids) < next_(sentence_end_ids)
 
 
 class Encoder(nn.Module):
-  """Token + learned position embeddings (+ hashed n-gram embeddings when
-  `ngram_buckets` > 0, + a negation vector on the pieces in a negation's
-  scope when `negator_ids`) followed by `num_layers` blocks."""
+  """Token + position embeddings (+ hashed n-grams, + the negation and
+  contrast options when on), then `num_layers` blocks."""
 
   config: TransformerConfig
 
@@ -257,10 +272,9 @@ class Encoder(nn.Module):
     position alone, all a [CLS] head reads.
 
     `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
-    embeddings; its gradient is the gradient w.r.t. the input embeddings, which
-    gradient-times-input attribution needs. The input it multiplies is sown
-    as `input_embeddings`: the piece's embedding plus, with n-grams on, the
-    n-grams ending at that position, since both reach the encoder there.
+    embeddings: its gradient is the one gradient-times-input attribution
+    needs. The input it multiplies is sown as `input_embeddings`: all that
+    reaches the encoder at a position before its position embedding.
     """
     cfg = self.config
     if tokens.shape[1] > cfg.max_len:
@@ -279,10 +293,20 @@ class Encoder(nn.Module):
       x = x + embed_delta
     if cfg.ngram_buckets:
       x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
+    gain = lambda name, start: self.param(
+        name, nn.initializers.constant(start), (cfg.embed_dim,)).astype(x.dtype)
     if cfg.negator_ids:
       scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids)
-      x = x + scope[..., None] * self.param(
-          'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))
+      if cfg.negation_flip:
+        # One gain for every negated piece, whatever the word: what it learns
+        # from "not good" in training applies to "not dreadful" at test time.
+        x = jnp.where(scope[..., None], x * gain('negation_gain', -1.0), x)
+      if cfg.negation_embed:
+        x = x + scope[..., None] * self.param(
+            'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))
+    if cfg.contrast_ids:
+      before = contrast_scope(tokens, cfg.contrast_ids, cfg.sentence_end_ids)
+      x = jnp.where(before[..., None], x * gain('contrast_gain', 0.0), x)
     self.sow('intermediates', 'input_embeddings', x)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))
@@ -342,10 +366,9 @@ def forward_flops(config: TransformerConfig, seq_len: float) -> float:
   Two FLOPs per multiply-add. Per token and layer: the QKV and output
   projections (4 d^2 multiply-adds), the MLP (2 d m), and attention's scores
   and weighted values (2 seq d). Per token, the n-gram projection when on
-  (ngram_dim d). Plus the head on the pooled state (d classes). A [CLS]
-  head's last block projects QKV at every token but attends, projects and
-  runs its MLP for one (see `Classifier`). Embedding lookups, LayerNorm,
-  softmax and the activation are not matmuls and are left out.
+  (ngram_dim d). Plus the head (d classes). A [CLS] head's last block
+  projects QKV at every token but does the rest for one (`Classifier`).
+  Lookups, LayerNorm, softmax and the activation are left out.
   """
   d, m = config.embed_dim, config.mlp_dim
   layer = 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)  # Per token.

@@ -48,7 +48,8 @@ _ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
                    'model.num_heads', 'model.embed_dim', 'model.mlp_dim',
                    'model.activation', 'model.ngram_buckets',
                    'model.ngram_max', 'model.ngram_dim',
-                   'model.negation_scope')
+                   'model.negation_scope', 'model.negation_flip',
+                   'model.contrast_scope')
 
 
 def _get(config: dict, dotted: str) -> Any:
@@ -139,7 +140,9 @@ def check_is_dir(workdir: str | Path) -> Path:
 
 # What a run did before these fields existed: not today's default, which
 # may have changed since (base turned negation scope and the pairs on).
-_PREDATED = {'model.negation_scope': False, 'data.counterfactual_copies': 0,
+_PREDATED = {'model.negation_scope': False, 'model.negation_flip': False,
+             'model.contrast_scope': False,
+             'data.counterfactual_copies': 0,
              'data.generated_counterfactuals': 0.0, 'train.pair_weight': 0.0}
 
 

@@ -15,7 +15,7 @@ from sentiment_jax import models, sharding, steps
 
 NUM_STEPS = 4
 VOCAB = 100
-NEGATION_IDS = ((5,), (9,))  # Stand-ins: random tokens have no words.
+NEGATION_IDS = ((5,), (9,), (7,), (8,))  # Stand-ins: random tokens have no words.
 
 
 def main(out_path: str) -> None:

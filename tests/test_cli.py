@@ -513,16 +513,27 @@ def test_bad_input_fails_with_one_clear_line(bad_input_results, name):
 
 
 
-def test_a_negation_scope_run_trains_saves_its_vector_and_predicts(
-    tmp_path, sentiment_csv):
+def test_a_scoped_run_trains_saves_its_vector_and_gains_and_predicts(
+    tmp_path):
+  rows = sentiment_rows(400)
+  # "X, but Y. Not X." with Y's label: both scopes occur.
+  data = write_csv(tmp_path / 'scopes.csv', [
+      (f'{x}, but {y}. not {x}.', label)
+      for (x, _), (y, label) in zip(rows, rows[1:])])
   workdir = tmp_path / 'run'
-  check_ok(run_cli(*train_args(workdir, sentiment_csv,
+  check_ok(run_cli(*train_args(workdir, data,
                                '--config.model.negation_scope=True',
+                               '--config.model.negation_flip=True',
+                               '--config.model.contrast_scope=True',
                                '--config.train.num_epochs=1')))
   result = check_ok(run_cli(f'--workdir={workdir}', '--mode=predict',
                             '--text=the film was not dull at all'))
   assert json.loads(result.stdout)['label'] in ('positive', 'negative')
   predictor = sentiment_jax.load(workdir)
-  assert predictor.model.config.negator_ids  # Read back from config.json.
-  vector = predictor.params['encoder']['negation_embed']
-  assert np.abs(np.asarray(vector)).max() > 0
+  config = predictor.model.config  # Read back from config.json.
+  assert config.negator_ids and config.contrast_ids
+  encoder = predictor.params['encoder']
+  assert np.abs(np.asarray(encoder['negation_embed'])).max() > 0
+  # Trained, so moved from their starts (-1 and 0).
+  assert np.abs(np.asarray(encoder['negation_gain']) + 1).max() > 0
+  assert np.abs(np.asarray(encoder['contrast_gain'])).max() > 0

@@ -224,13 +224,14 @@ def test_train_tokenizer_is_deterministic_on_real_reviews():
   assert len(vocabularies) == 1
 
 
-def test_negation_ids_are_the_negators_and_clause_ends_in_the_vocabulary():
+def test_negation_ids_are_the_scope_words_in_the_vocabulary():
   tok = ip.train_tokenizer(["I didn't like it, but it was not bad.",
                             'Never again (no).'] * 20, 200)
-  negators, clause_ends = ip.negation_ids(tok)
+  negators, clause_ends, contrasts, sentence_ends = ip.negation_ids(tok)
   words = lambda ids: {tok.id_to_token(i) for i in ids}
   assert words(negators) == {'not', 'never', 'no', 't'}  # Others are absent.
   assert words(clause_ends) == {',', '.', 'but', '(', ')'}
+  assert (words(contrasts), words(sentence_ends)) == ({'but'}, {'.'})
 
 
 def test_load_tokenizer_reports_a_corrupt_file(tmp_path):

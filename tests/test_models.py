@@ -323,17 +323,62 @@ def test_the_negation_vector_is_added_to_scoped_pieces_only():
   assert total - non_embedding == (VOCAB + MAX_LEN + 1) * 16
 
 
-def test_a_negation_scope_config_needs_the_tokenizer_ids():
-  config = ml_collections.ConfigDict(dict(
-      data=dict(max_len=8), model=dict(
-          num_layers=1, num_heads=1, embed_dim=8, mlp_dim=8, dropout_rate=0.0,
-          attention_dropout_rate=0.0, word_dropout_rate=0.0, ngram_buckets=0,
-          ngram_max=2, ngram_dim=8, pooling='mean', activation='relu',
-          dtype='float32', negation_scope=True)))
+def test_the_negation_gain_reverses_scoped_pieces_only():
+  tokens = np.array([[1, 5, 2, 3, 9, 4, 0, 0]], np.int32)
+  config = make_config(negator_ids=(5,), clause_end_ids=(9,),
+                       negation_embed=False, negation_flip=True)
+  model, variables = init(config, tokens)
+  assert 'negation_embed' not in variables['params']['encoder']
+  gain = variables['params']['encoder']['negation_gain']
+  np.testing.assert_array_equal(gain, -np.ones(16))  # Starts as a reversal.
+  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
+      1]['intermediates']['encoder']['input_embeddings'][0][0]
+  flipped = embeddings(model)
+  plain = embeddings(models.Classifier(make_config()))
+  sign = np.array([1, 1, -1, -1, 1, 1, 1, 1])[:, None]
+  np.testing.assert_allclose(flipped, sign * plain, atol=1e-7)
+
+
+def test_contrast_scope_runs_from_the_sentence_start_through_but():
+  but, stop = 7, 9
+  tokens = jnp.array([[1, 2, 3, but, 4, stop, 5, but, 6, 0]])
+  np.testing.assert_array_equal(
+      models.contrast_scope(tokens, (but,), (stop,))[0],
+      [1, 1, 1, 1, 0, 0, 1, 1, 0, 0])
+
+
+def test_the_contrast_gain_starts_by_silencing_what_but_overrules():
+  tokens = np.array([[1, 2, 7, 3, 0, 0]], np.int32)
+  model, variables = init(make_config(contrast_ids=(7,),
+                                      sentence_end_ids=(9,)), tokens)
+  embeddings = model.apply(variables, tokens, mutable=['intermediates'])[1][
+      'intermediates']['encoder']['input_embeddings'][0][0]
+  np.testing.assert_array_equal(embeddings[:3], 0)
+  assert np.abs(embeddings[3]).sum() > 0
+
+
+@pytest.mark.parametrize('field', ['negation_scope', 'negation_flip',
+                                   'contrast_scope'])
+def test_a_negation_config_needs_the_tokenizer_ids(field):
+  model = dict(
+      num_layers=1, num_heads=1, embed_dim=8, mlp_dim=8, dropout_rate=0.0,
+      attention_dropout_rate=0.0, word_dropout_rate=0.0, ngram_buckets=0,
+      ngram_max=2, ngram_dim=8, pooling='mean', activation='relu',
+      dtype='float32', negation_scope=False, negation_flip=False,
+      contrast_scope=False)
+  model[field] = True
+  config = ml_collections.ConfigDict(dict(data=dict(max_len=8), model=model))
   with pytest.raises(ValueError, match='negation_ids'):
     models.TransformerConfig.from_run_config(config, vocab_size=10)
-  built = models.TransformerConfig.from_run_config(config, 10, ((5,), (9,)))
-  assert (built.negator_ids, built.clause_end_ids) == ((5,), (9,))
+  built = models.TransformerConfig.from_run_config(
+      config, 10, ((5,), (9,), (7,), (8,)))
+  negation = field != 'contrast_scope'
+  assert (built.negator_ids, built.clause_end_ids) == (
+      ((5,), (9,)) if negation else ((), ()))
+  assert (built.contrast_ids, built.sentence_end_ids) == (
+      ((), ()) if negation else ((7,), (8,)))
+  assert (built.negation_embed, built.negation_flip) == (
+      field == 'negation_scope', field == 'negation_flip')
 
 
 @pytest.mark.parametrize('pooling', ['mean', 'cls'])

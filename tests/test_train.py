@@ -14,7 +14,7 @@ from sentiment_jax import models, steps
 from helpers import REPO, assert_params_close, cli_env
 
 VOCAB = 60
-NEGATION_IDS = ((5,), (9,))  # Stand-ins: random tokens have no words.
+NEGATION_IDS = ((5,), (9,), (7,), (8,))  # Stand-ins: random tokens have no words.
 TOTAL_STEPS = 40
 
 # One compilation for every test in this module (same shapes, same optimizer).
