@@ -157,17 +157,22 @@ def with_predated(saved: dict) -> dict:
   return filled
 
 
+def _saved_run(workdir: Path) -> dict:
+  """The config a trained run saved, `with_predated`; raises if none."""
+  saved = saved_config(workdir, f'delete {workdir} and train again')
+  if saved is None:
+    raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
+                       'first with --mode=train or pass --workdir')
+  return with_predated(saved)
+
+
 def run_config(workdir: str | Path) -> ml_collections.ConfigDict:
   """The whole config a run saved, over `configs/base.py`'s defaults for the
   fields added to the code since it was trained (`with_predated` aside)."""
   from configs import base  # pylint: disable=g-import-not-at-top
   workdir = check_is_dir(workdir)
-  saved = saved_config(workdir, f'delete {workdir} and train again')
-  if saved is None:
-    raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
-                       'first with --mode=train or pass --workdir')
   config = base.get_config()
-  config.update(with_predated(saved))
+  config.update(_saved_run(workdir))
   return config
 
 
@@ -180,11 +185,7 @@ def load_run_config(config: ml_collections.ConfigDict, workdir: Path
   to the code since the run was saved keep `config`'s defaults, except those
   whose default changed (`with_predated`).
   """
-  saved = saved_config(workdir, f'delete {workdir} and train again')
-  if saved is None:
-    raise WorkdirError(f'no trained run in {workdir} (no config.json); train '
-                       'first with --mode=train or pass --workdir')
-  saved = with_predated(saved)
+  saved = _saved_run(workdir)
   merged = ml_collections.ConfigDict(config.to_dict())
   merged.update({'data': saved.get('data', {}),
                  'model': saved.get('model', {})})
