@@ -48,6 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
   model.pooling = 'mean'  # 'mean' over real tokens, or 'cls'.
   model.negation_scope = True  # Add a learned vector to the pieces after "not" (or no, never, n't...) up to the clause's end.
   model.negation_flip = False  # Multiply those pieces' embeddings by a learned per-unit gain starting at -1: a negated word enters reversed.
+  model.negation_window = 0  # Pieces after a negator that its scope reaches at most (tokens); 0 = to the clause's end.
+  model.silence_negators = False  # With negation_flip: zero the negators' own embeddings, so "not" is no sentiment cue by itself.
   model.contrast_scope = False  # Multiply the embeddings of a sentence's pieces up to and including "but" by a learned per-unit gain starting at 0.
   model.activation = 'relu'  # MLP nonlinearity: 'relu' (cheaper on CPU) or 'gelu' (tanh approx.).
   model.dtype = 'float32'  # Compute dtype: float32 or bfloat16 (params stay float32).

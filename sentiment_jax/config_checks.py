@@ -53,7 +53,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise ConfigError('data.generated_counterfactuals='
                       f'{value("data.generated_counterfactuals")} must be in '
                       '[0, 1]')
-  for field in ('data.counterfactual_copies', 'train.pair_weight'):
+  for field in ('data.counterfactual_copies', 'train.pair_weight',
+                'model.negation_window'):
     if value(field) < 0:
       raise ConfigError(f'{field}={value(field)} must be >= 0')
   for field in ('model.dropout_rate', 'model.attention_dropout_rate'):
@@ -71,6 +72,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         'only IMDB sources get: set data.counterfactual_copies > 0, or '
         "data.generated_counterfactuals > 0 with data.generated_unit="
         "'sentence'")
+  if value('model.silence_negators') and not value('model.negation_flip'):
+    raise ConfigError('model.silence_negators=True needs '
+                      'model.negation_flip=True (without the flip nothing '
+                      'would carry the negation): set both, or '
+                      '--config.model.silence_negators=False')
   if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
     raise ConfigError(
         f'model.ngram_buckets={value("model.ngram_buckets")} and '

@@ -41,12 +41,15 @@ class TransformerConfig:
   ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
   ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
-  # Negation scope (`negation_scope`; () = none): `negation_embed` adds a
-  # learned vector, `negation_flip` first applies a learned gain from -1.
+  # Negation scope (`negation_scope`, within `negation_window` pieces if > 0;
+  # () = none): `negation_embed` adds a learned vector, `negation_flip` first
+  # applies a learned gain from -1, `silence_negators` zeroes "not" itself.
   negator_ids: tuple[int, ...] = ()
   clause_end_ids: tuple[int, ...] = ()
   negation_embed: bool = True
   negation_flip: bool = False
+  negation_window: int = 0
+  silence_negators: bool = False
   # Contrast scope (`contrast_scope`; () = none): a learned gain from 0.
   contrast_ids: tuple[int, ...] = ()
   sentence_end_ids: tuple[int, ...] = ()
@@ -78,13 +81,13 @@ class TransformerConfig:
     copied = ('num_layers', 'num_heads', 'embed_dim', 'mlp_dim',
               'dropout_rate', 'attention_dropout_rate', 'word_dropout_rate',
               'ngram_buckets', 'ngram_max', 'ngram_dim', 'pooling',
-              'activation')
+              'activation', 'negation_flip', 'negation_window',
+              'silence_negators')
     return cls(vocab_size=vocab_size, max_len=config.data.max_len,
                **{name: m[name] for name in copied},
                negator_ids=tuple(negators) if scoped else (),
                clause_end_ids=tuple(clause_ends) if scoped else (),
                negation_embed=bool(m.negation_scope),
-               negation_flip=bool(m.negation_flip),
                contrast_ids=tuple(contrasts) if m.contrast_scope else (),
                sentence_end_ids=(tuple(sentence_ends) if m.contrast_scope
                                  else ()),
@@ -102,13 +105,9 @@ def dropout_bytes(rate: float) -> int:
 
 
 class Dropout(nn.Module):
-  """Inverted dropout that draws 8 random bits per unit instead of 32.
-
-  `nn.Dropout`'s 32-bit draws were the train step's largest non-matmul cost
-  in a profile. One 32-bit draw decides four units here, so the rate is
-  rounded to a multiple of 1/256 (0.1 drops 26/256 = 10.2%) and kept units
-  are scaled by 1 / (1 - that rate). Gain: review/MEASUREMENTS.md.
-  """
+  """Inverted dropout drawing 8 random bits a unit, not `nn.Dropout`'s 32
+  (its draws were the step's largest non-matmul cost; review/MEASUREMENTS.md):
+  the rate is rounded to k/256 (0.1 drops 26/256) and kept units scaled."""
 
   rate: float
   deterministic: bool = False
@@ -199,7 +198,6 @@ class EncoderBlock(nn.Module):
 
 def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
   """Hash bucket of the `order`-gram ending at each position.
-
   tokens: `[batch, seq]`; returns `[batch, seq]` ids in `[0, buckets)`. Pieces
   before the start count as padding. FNV-1a over the ids in uint32, salted by
   the order so a bigram and a trigram of the same ids land apart.
@@ -213,13 +211,10 @@ def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
 
 class NgramEmbed(nn.Module):
   """Hashed n-gram embeddings, summed over orders 2..`ngram_max` and projected
-  to the residual width: each position also sees the n-grams ending there.
-
-  The bag-of-n-grams features that make linear models strong on IMDB
-  (NBSVM, fastText), given to the transformer as input embeddings in the
-  spirit of N-grammer (Roy et al. 2022). A narrow table keeps the dense AdamW
-  update of its `[buckets, ngram_dim]` rows cheap on a CPU.
-  """
+  to the residual width: each position also sees the n-grams ending there. The
+  bag-of-n-grams features that make linear models strong on IMDB (NBSVM,
+  fastText), as input embeddings in the spirit of N-grammer (Roy et al. 2022);
+  a narrow table keeps the dense AdamW update of its rows cheap on a CPU."""
 
   config: TransformerConfig
 
@@ -236,14 +231,18 @@ class NgramEmbed(nn.Module):
 
 
 def negation_scope(tokens: jax.Array, negator_ids: tuple[int, ...],
-                   clause_end_ids: tuple[int, ...]) -> jax.Array:
+                   clause_end_ids: tuple[int, ...], window: int = 0
+                   ) -> jax.Array:
   """`[batch, seq]` bool: the pieces a negation governs, from the piece after
-  a negator to the next clause end (Das and Chen 2001; Pang et al. 2002)."""
+  a negator to the next clause end (Das and Chen 2001; Pang et al. 2002), or
+  to at most `window` pieces after the negator (0 = no limit)."""
   position = jnp.arange(tokens.shape[1])
   last = lambda ids: jax.lax.cummax(jnp.where(
       jnp.isin(tokens, jnp.asarray(ids)), position, -1), axis=1)
-  return (last(negator_ids) > last(clause_end_ids)) & ~jnp.isin(
+  negator = last(negator_ids)
+  scope = (negator > last(clause_end_ids)) & ~jnp.isin(
       tokens, jnp.asarray(negator_ids))
+  return scope & (position - negator <= window) if window else scope
 
 
 def contrast_scope(tokens: jax.Array, contrast_ids: tuple[int, ...],
@@ -296,11 +295,15 @@ class Encoder(nn.Module):
     gain = lambda name, start: self.param(
         name, nn.initializers.constant(start), (cfg.embed_dim,)).astype(x.dtype)
     if cfg.negator_ids:
-      scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids)
+      scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids,
+                             cfg.negation_window)
       if cfg.negation_flip:
         # One gain for every negated piece, whatever the word: what it learns
         # from "not good" in training applies to "not dreadful" at test time.
         x = jnp.where(scope[..., None], x * gain('negation_gain', -1.0), x)
+        if cfg.silence_negators:  # "not" enters as nothing but its flip.
+          x = jnp.where(jnp.isin(tokens, jnp.asarray(cfg.negator_ids))[
+              ..., None], 0, x)
       if cfg.negation_embed:
         x = x + scope[..., None] * self.param(
             'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))
@@ -360,16 +363,14 @@ TRAIN_FLOPS_PER_FORWARD = 3
 
 
 def forward_flops(config: TransformerConfig, seq_len: float) -> float:
-  """Matmul FLOPs of one forward pass over one `[seq_len]` example.
-
-  The project's one FLOP formula (benchmark MFU, sweep compute, scaling fit).
-  Two FLOPs per multiply-add. Per token and layer: the QKV and output
-  projections (4 d^2 multiply-adds), the MLP (2 d m), and attention's scores
-  and weighted values (2 seq d). Per token, the n-gram projection when on
-  (ngram_dim d). Plus the head (d classes). A [CLS] head's last block
-  projects QKV at every token but does the rest for one (`Classifier`).
-  Lookups, LayerNorm, softmax and the activation are left out.
-  """
+  """Matmul FLOPs of one forward pass over one `[seq_len]` example: the
+  project's one FLOP formula (MFU, sweep compute, scaling fit), 2 a
+  multiply-add. Per token and layer: the QKV and output projections (4 d^2
+  multiply-adds), the MLP (2 d m), and attention's scores and weighted values
+  (2 seq d). Per token, the n-gram projection when on (ngram_dim d). Plus the
+  head (d classes). A [CLS] head's last block projects QKV at every token but
+  does the rest for one (`Classifier`). Lookups, LayerNorm, softmax and the
+  activation are left out."""
   d, m = config.embed_dim, config.mlp_dim
   layer = 2 * (4 * d * d + 2 * d * m + 2 * seq_len * d)  # Per token.
   per_token = config.num_layers * layer
@@ -383,11 +384,9 @@ def forward_flops(config: TransformerConfig, seq_len: float) -> float:
 
 
 def count_params(params: Any) -> tuple[int, int]:
-  """Returns (total, non-embedding) parameter counts of a Classifier's params.
-
-  Non-embedding excludes the token, position and n-gram tables, the
-  convention of Kaplan et al. (2020) that the scaling sweep uses for N.
-  """
+  """(total, non-embedding) parameter counts of a Classifier's params: the
+  latter without the token, position and n-gram tables (Kaplan et al. 2020's
+  N, which the scaling sweep uses)."""
   total = sum(x.size for x in jax.tree_util.tree_leaves(params))
   encoder = params['encoder']
   embedding = encoder['token_embed']['embedding'].size + encoder[

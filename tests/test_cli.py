@@ -381,6 +381,12 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
       'pair_weight_without_pairs': (
           train('pair_weight', '--config.train.pair_weight=0.5'),
           'needs pairs', fresh('pair_weight')),
+      'negative_negation_window': (
+          train('negation_window', '--config.model.negation_window=-1'),
+          'negation_window=-1 must be >= 0', fresh('negation_window')),
+      'silenced_negators_without_flip': (
+          train('silence_negators', '--config.model.silence_negators=True'),
+          'needs model.negation_flip=True', fresh('silence_negators')),
       'unknown_generated_unit': (
           train('generated_unit', '--config.data.generated_unit=word'),
           'generated_unit', fresh('generated_unit')),

@@ -306,6 +306,13 @@ def test_negation_scope_runs_from_a_negator_to_the_clause_end():
                                         [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
 
 
+def test_a_negation_window_ends_the_scope_early():
+  not_, stop = 5, 9
+  tokens = jnp.array([[not_, 1, 2, 3, 4, stop, 1, not_, 2, stop, 3]])
+  scope = models.negation_scope(tokens, (not_,), (stop,), window=2)
+  np.testing.assert_array_equal(scope, [[0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0]])
+
+
 def test_the_negation_vector_is_added_to_scoped_pieces_only():
   tokens = np.array([[1, 5, 2, 3, 9, 4]], np.int32)
   config = make_config(negator_ids=(5,), clause_end_ids=(9,))
@@ -339,6 +346,22 @@ def test_the_negation_gain_reverses_scoped_pieces_only():
   np.testing.assert_allclose(flipped, sign * plain, atol=1e-7)
 
 
+def test_silenced_negators_enter_as_zeros():
+  tokens = np.array([[1, 5, 2, 3, 9, 4, 0, 0]], np.int32)
+  flip = dict(negator_ids=(5,), clause_end_ids=(9,), negation_embed=False,
+              negation_flip=True)
+  model, variables = init(make_config(**flip), tokens)
+  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
+      1]['intermediates']['encoder']['input_embeddings'][0][0]
+  flipped = embeddings(model)
+  silenced = embeddings(models.Classifier(make_config(**flip,
+                                                      silence_negators=True)))
+  np.testing.assert_array_equal(silenced[1], np.zeros(16))
+  np.testing.assert_array_equal(np.delete(silenced, 1, 0),
+                                np.delete(flipped, 1, 0))
+  assert np.abs(flipped[1]).sum() > 0
+
+
 def test_contrast_scope_runs_from_the_sentence_start_through_but():
   but, stop = 7, 9
   tokens = jnp.array([[1, 2, 3, but, 4, stop, 5, but, 6, 0]])
@@ -365,7 +388,7 @@ def test_a_negation_config_needs_the_tokenizer_ids(field):
       attention_dropout_rate=0.0, word_dropout_rate=0.0, ngram_buckets=0,
       ngram_max=2, ngram_dim=8, pooling='mean', activation='relu',
       dtype='float32', negation_scope=False, negation_flip=False,
-      contrast_scope=False)
+      negation_window=0, silence_negators=False, contrast_scope=False)
   model[field] = True
   config = ml_collections.ConfigDict(dict(data=dict(max_len=8), model=model))
   with pytest.raises(ValueError, match='negation_ids'):
