@@ -36,5 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.counterfactual_copies = 0
   config.model.negation_scope = False
   config.model.negation_flip = False
+  config.model.silence_negators = False
+  config.model.negation_window = 0
   config.model.contrast_scope = False
   return config

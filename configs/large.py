@@ -19,6 +19,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.pad_multiple = 32  # Batches padded to a multiple of 32 tokens.
   config.data.max_len = 384  # Longer reviews: 256 truncates 41% of them.
   config.train.num_epochs = 3  # Validation accuracy still rose in base's last epoch.
-  config.data.counterfactual_copies = 0  # As measured: before base gained
-  config.model.negation_scope = False  # counterfactual pairs and negation scope.
+  # As measured: before base gained counterfactual pairs and its negation
+  # and contrast options.
+  config.data.counterfactual_copies = 0
+  config.model.negation_scope = False
+  config.model.negation_flip = False
+  config.model.silence_negators = False
+  config.model.negation_window = 0
+  config.model.contrast_scope = False
   return config
