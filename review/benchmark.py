@@ -4,7 +4,7 @@
       [--variants=naive,ours,...] [--repeats=7] [--out=review/results.json]
 
 The model is the config's transformer without its n-gram table and
-negation scope, which the PyTorch twin lacks. Each variant
+negation and contrast options, which the PyTorch twin lacks. Each variant
 (`review/variants.py`) lives in its own worker process, so its peak
 resident memory is its own; all of them inherit
 the huge-page setting that `python -m sentiment_jax.main` runs with. After
@@ -238,10 +238,12 @@ def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)  # JAX logs its backend search at INFO.
   config = _CONFIG.value
-  # The PyTorch twin has no n-gram table or negation scope: every variant
-  # times the transformer.
+  # The PyTorch twin has no n-gram table or negation and contrast options:
+  # every variant times the transformer.
   config.model.ngram_buckets = 0
-  config.model.negation_scope = False
+  for option in ('negation_scope', 'negation_flip', 'silence_negators',
+                 'contrast_scope'):
+    config.model[option] = False
   if _QUICK.value:
     shrink(config)
   shape = [int(x) for x in _SHAPE.value] if _SHAPE.value else [

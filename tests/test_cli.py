@@ -385,7 +385,8 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
           train('negation_window', '--config.model.negation_window=-1'),
           'negation_window=-1 must be >= 0', fresh('negation_window')),
       'silenced_negators_without_flip': (
-          train('silence_negators', '--config.model.silence_negators=True'),
+          train('silence_negators', '--config.model.negation_flip=False',
+                '--config.model.silence_negators=True'),
           'needs model.negation_flip=True', fresh('silence_negators')),
       'unknown_generated_unit': (
           train('generated_unit', '--config.data.generated_unit=word'),

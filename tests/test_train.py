@@ -35,7 +35,10 @@ def initial_state():
 
 def random_batch(seed: int, batch_size: int = 8, seq: int = 16) -> dict:
   rng = np.random.default_rng(seed)
-  tokens = rng.integers(1, VOCAB, (batch_size, seq)).astype(np.int32)
+  tokens = rng.integers(10, VOCAB, (batch_size, seq)).astype(np.int32)
+  # A contrast, then a negation outside its span, in every row: every
+  # scope's parameters get a gradient.
+  tokens[:, 2], tokens[:, 5] = NEGATION_IDS[2][0], NEGATION_IDS[0][0]
   tokens[:, 12:] = models.PAD_ID
   return {'tokens': tokens,
           'label': rng.integers(0, 2, batch_size).astype(np.int32)}
