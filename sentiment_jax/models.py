@@ -198,6 +198,7 @@ class EncoderBlock(nn.Module):
 
 def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
   """Hash bucket of the `order`-gram ending at each position.
+
   tokens: `[batch, seq]`; returns `[batch, seq]` ids in `[0, buckets)`. Pieces
   before the start count as padding. FNV-1a over the ids in uint32, salted by
   the order so a bigram and a trigram of the same ids land apart.
@@ -301,7 +302,7 @@ class Encoder(nn.Module):
         # One gain for every negated piece, whatever the word: what it learns
         # from "not good" in training applies to "not dreadful" at test time.
         x = jnp.where(scope[..., None], x * gain('negation_gain', -1.0), x)
-        if cfg.silence_negators:  # "not" enters as nothing but its flip.
+        if cfg.silence_negators:  # "not" acts only through what it reverses.
           x = jnp.where(jnp.isin(tokens, jnp.asarray(cfg.negator_ids))[
               ..., None], 0, x)
       if cfg.negation_embed:
