@@ -96,3 +96,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.baseline = True  # Also fit and report the TF-IDF + logistic regression baseline.
   config.eval.after_training = True  # Score the best checkpoint on test when training ends.
   return config
+
+
+def without_counterfactual_levers(config: ml_collections.ConfigDict) -> None:
+  """Turns off the counterfactual pairs and the negation and contrast
+  options: base as it was when best, large and the scaling sweep were
+  measured, which those configs keep."""
+  config.data.counterfactual_copies = 0
+  config.model.negation_scope = False
+  config.model.negation_flip = False
+  config.model.silence_negators = False
+  config.model.negation_window = 0
+  config.model.contrast_scope = False

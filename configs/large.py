@@ -21,10 +21,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.num_epochs = 3  # Validation accuracy still rose in base's last epoch.
   # As measured: before base gained counterfactual pairs and its negation
   # and contrast options.
-  config.data.counterfactual_copies = 0
-  config.model.negation_scope = False
-  config.model.negation_flip = False
-  config.model.silence_negators = False
-  config.model.negation_window = 0
-  config.model.contrast_scope = False
+  base.without_counterfactual_levers(config)
   return config

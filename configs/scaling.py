@@ -45,12 +45,7 @@ def get_config(variant: str = 'full') -> ml_collections.ConfigDict:
   config.model.ngram_buckets = 0
   # The committed sweep predates base's counterfactual pairs and negation
   # and contrast options; D counts IMDB reviews alone.
-  config.data.counterfactual_copies = 0
-  config.model.negation_scope = False
-  config.model.negation_flip = False
-  config.model.silence_negators = False
-  config.model.negation_window = 0
-  config.model.contrast_scope = False
+  base.without_counterfactual_levers(config)
   config.train.num_epochs = 1  # D counts unique tokens.
   config.train.eval_every_steps = 0  # Validate once, at the end of the epoch.
   config.train.patience = 0  # Never stop early: every point trains all of D.
