@@ -9,8 +9,9 @@ The "changes" column lists every setting that differs from
 `configs/base.py`, so a table of levers names each lever by its override.
 Runs whose changes differ only in `train.seed` form a group, and a second
 table gives each group's mean and sample standard deviation. With
-`--tradeoff=PATH` it also draws each run's IMDB test accuracy against its
-accuracy on the counterfactual dev revisions (`--eval_split=cad_dev`).
+`--tradeoff=PATH` it also draws each setting's IMDB test accuracy against
+its accuracy on the counterfactual dev revisions (`--eval_split=cad_dev`),
+seeds averaged.
 """
 
 from __future__ import annotations
@@ -90,16 +91,24 @@ def _mean_std(values: list[float | None]) -> dict[str, float] | None:
   return {'mean': statistics.mean(values), 'std': statistics.stdev(values)}
 
 
-def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-  """Groups of two or more rows whose changes differ only in train.seed,
-  with the mean and std of their validation, test and Rotten Tomatoes
-  accuracy, in order of first appearance."""
+def _by_settings(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+  """The rows grouped by their changes other than train.seed, in order of
+  first appearance."""
   groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
   for r in rows:
     key = tuple(c for c in r['changes'] if not c.startswith('train.seed='))
     groups.setdefault(key, []).append(r)
+  return list(groups.values())
+
+
+def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """Groups of two or more rows whose changes differ only in train.seed,
+  with the mean and std of their validation, test and Rotten Tomatoes
+  accuracy, in order of first appearance."""
   metric = lambda r, part: r[part] and r[part]['accuracy']
-  return [{'changes': list(key), 'names': [r['name'] for r in members],
+  return [{'changes': [c for c in members[0]['changes']
+                       if not c.startswith('train.seed=')],
+           'names': [r['name'] for r in members],
            'val': _mean_std([r['summary']['best_val_accuracy']
                              for r in members]),
            'test': _mean_std([metric(r, 'test') for r in members]),
@@ -107,26 +116,86 @@ def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                          for r in members]),
            'cad_dev_pairs': _mean_std([r['cad_dev'] and r['cad_dev'][
                'pair_accuracy'] for r in members])}
-          for key, members in groups.items() if len(members) > 1]
+          for members in _by_settings(rows) if len(members) > 1]
+
+
+def tradeoff_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """One point per setting (its seeds averaged, with their std) among the
+  runs scored on IMDB test and CAD dev: x is CAD dev revisions accuracy,
+  y IMDB test accuracy."""
+  points = []
+  for members in _by_settings(rows):
+    scored = [r for r in members if r['test'] and r['cad_dev']]
+    if not scored:
+      continue
+    xs = [r['cad_dev']['revised_accuracy'] for r in scored]
+    ys = [r['test']['accuracy'] for r in scored]
+    seeds = len(scored)
+    points.append({
+        'label': scored[0]['name'] + (f' ({seeds} seeds)' if seeds > 1 else ''),
+        'x': statistics.mean(xs), 'y': statistics.mean(ys),
+        'x_std': statistics.stdev(xs) if seeds > 1 else 0.0,
+        'y_std': statistics.stdev(ys) if seeds > 1 else 0.0})
+  return points
+
+
+def _place_labels(ax, points: list[dict[str, Any]], renderer) -> None:
+  """Labels each point at the first of a few offsets where its text stays
+  inside the axes and covers no marker and no label placed before it (else
+  at the first offset)."""
+  offsets = [(5, 3, 'left'), (5, -9, 'left'), (-5, 3, 'right'),
+             (-5, -9, 'right'), (5, 10, 'left'), (5, -16, 'left'),
+             (-5, 10, 'right'), (-5, -16, 'right')]
+  from matplotlib.transforms import Bbox
+  markers = ax.transData.transform([(p['x'], p['y']) for p in points])
+  placed = [Bbox.from_bounds(x - 2, y - 2, 4, 4) for x, y in markers]
+  for p in sorted(points, key=lambda p: -p['y']):
+    for dx, dy, align in offsets:
+      text = ax.annotate(p['label'], (p['x'], p['y']), fontsize=7,
+                         textcoords='offset points', xytext=(dx, dy),
+                         ha=align)
+      box = text.get_window_extent(renderer)
+      inside = ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(
+          box.x1, box.y1)
+      if inside and not any(box.overlaps(other) for other in placed):
+        break
+      text.remove()
+    else:
+      text = ax.annotate(p['label'], (p['x'], p['y']), fontsize=7,
+                         textcoords='offset points', xytext=offsets[0][:2])
+      box = text.get_window_extent(renderer)
+    placed.append(box)
 
 
 def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
   """IMDB test accuracy against CAD dev revisions accuracy, one labelled
-  point per run that has both."""
-  from matplotlib.figure import Figure  # Only this option needs matplotlib.
-  fig = Figure(figsize=(10, 6.5), layout='tight')
+  point per setting; a setting run at several seeds is their mean with a
+  one-std bar on each axis."""
+  # Only this option needs matplotlib.
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=(10, 6.5))
+  canvas = FigureCanvasAgg(fig)
   ax = fig.subplots()
-  scored = [r for r in rows if r['test'] and r['cad_dev']]
-  for i, r in enumerate(sorted(scored, key=lambda r: r['test']['accuracy'])):
-    x, y = r['cad_dev']['revised_accuracy'], r['test']['accuracy']
-    ax.scatter(x, y, color='tab:blue', s=18)
-    # Labels alternate above and below, so neighbours overlap less.
-    ax.annotate(r['name'], (x, y), fontsize=7, textcoords='offset points',
-                xytext=(5, 4 if i % 2 else -9))
+  points = tradeoff_points(rows)
+  for p in points:
+    several = p['x_std'] > 0 or p['y_std'] > 0
+    ax.errorbar(p['x'], p['y'], xerr=p['x_std'], yerr=p['y_std'], fmt='o',
+                markersize=5 if several else 4, elinewidth=0.8,
+                color='tab:orange' if several else 'tab:blue')
+  for guard, who in ((0.885, 'base'), (0.900, 'best')):
+    ax.axhline(guard, color='grey', linestyle=':', linewidth=0.8)
+    ax.annotate(f"{who}'s IMDB target", (0, guard), xycoords=(
+        'axes fraction', 'data'), xytext=(3, 2), textcoords='offset points',
+        fontsize=7, color='grey')
   ax.set_xlabel('CAD dev revisions accuracy')
   ax.set_ylabel('IMDB test accuracy')
-  ax.set_title('Reading the edit against reading IMDB')
+  ax.set_title('Reading the edit against reading IMDB '
+               '(orange: mean ± std over seeds)')
   ax.grid(alpha=0.3)
+  fig.tight_layout()
+  # Labels are placed in screen space, so the axes must be final first.
+  _place_labels(ax, points, canvas.get_renderer())
   fig.savefig(path, dpi=100)
 
 

@@ -74,6 +74,23 @@ def test_runs_differing_only_in_seed_are_grouped_with_mean_and_std():
   assert group['rotten_tomatoes'] is None
 
 
+def test_the_tradeoff_has_one_point_per_setting_with_seeds_averaged():
+  def fake(name, changes, revised, test):
+    return {'name': name, 'changes': changes, 'test': {'accuracy': test},
+            'cad_dev': revised and {'revised_accuracy': revised}}
+  rows = [fake('a', ['model.ngram_buckets=8', 'train.seed=1'], 0.7, 0.80),
+          fake('b', ['model.ngram_buckets=8', 'train.seed=2'], 0.9, 0.84),
+          fake('c', [], 0.5, 0.88),
+          fake('d', ['train.seed=3'], None, 0.5)]
+  several, single = compare.tradeoff_points(rows)
+  assert several['label'] == 'a (2 seeds)'
+  assert several['x'] == pytest.approx(0.8)
+  assert several['y_std'] == pytest.approx(0.02 * 2 ** 0.5)
+  # A seed without CAD dev scores is left out of its setting's point.
+  assert single == {'label': 'c', 'x': 0.5, 'y': 0.88, 'x_std': 0.0,
+                    'y_std': 0.0}
+
+
 def test_a_missing_or_corrupt_run_gets_one_line(trained_run, tmp_path):
   result = run_compare(str(tmp_path / 'nowhere'))
   assert result.returncode != 0 and not result.stdout
