@@ -271,10 +271,10 @@ class Encoder(nn.Module):
     `first_only` `[batch, 1, embed]`: the last block then computes the first
     position alone, all a [CLS] head reads.
 
-    `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
-    embeddings: its gradient is the one gradient-times-input attribution
-    needs. The input it multiplies is sown as `input_embeddings`: all that
-    reaches the encoder at a position before its position embedding.
+    `embed_delta` (`[batch, seq, embed]`, optional) is added to what reaches
+    a position before its position embedding (token and n-gram embeddings,
+    after the negation and contrast options), sown as `input_embeddings`:
+    its gradient times that input is gradient-times-input attribution.
     """
     cfg = self.config
     if tokens.shape[1] > cfg.max_len:
@@ -289,8 +289,6 @@ class Encoder(nn.Module):
       keep = jax.random.bernoulli(self.make_rng('dropout'),
                                   1 - cfg.word_dropout_rate, tokens.shape)
       x = x * keep[..., None]
-    if embed_delta is not None:
-      x = x + embed_delta
     if cfg.ngram_buckets:
       x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
     gain = lambda name, start: self.param(
@@ -311,6 +309,8 @@ class Encoder(nn.Module):
     if cfg.contrast_ids:
       before = contrast_scope(tokens, cfg.contrast_ids, cfg.sentence_end_ids)
       x = jnp.where(before[..., None], x * gain('contrast_gain', 0.0), x)
+    if embed_delta is not None:
+      x = x + embed_delta
     self.sow('intermediates', 'input_embeddings', x)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))

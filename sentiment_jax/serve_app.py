@@ -293,6 +293,7 @@ def create_app(predictor: inference.Predictor, max_texts: int = 64,
   @api.get('/', response_class=HTMLResponse)
   async def index():
     return page.serve_page(predictor.step, [name for name, _ in EXPLAIN_VIEWS],
-                           predictor.calibration is not None)
+                           predictor.calibration is not None,
+                           page.rules_note(predictor.model.config))
 
   return api

@@ -149,6 +149,46 @@ def test_gradient_x_input_predicts_the_effect_of_scaling_an_input(
                                    abs=1e-6)
 
 
+def test_gradient_x_input_scores_a_piece_as_the_rules_pass_it_on():
+  """Scaling a piece's own embedding by 1 +- eps moves the margin by
+  +-eps * g_i: a reversed piece is scored as the model reads it (reversed),
+  and the negator and the pieces up to "but", which enter as zeros, score 0."""
+  # Id 5 is a negator (its window 2), 8 "but", 9 a sentence end; all unique.
+  # The scope vector is off: it reaches the input but is no piece's own.
+  model, params = make_random_model(
+      negator_ids=(5,), negation_flip=True, silence_negators=True,
+      negation_window=2, contrast_ids=(8,), sentence_end_ids=(9,),
+      negation_embed=False)
+  tokens = np.asarray([[2, 5, 6, 7, 9, 11, 8, 12, 13]], np.int32)
+  _, gradient = attribution.analyse(model, params, tokens)
+  table = params['encoder']['token_embed']['embedding']
+
+  @jax.jit
+  def margin(token, scale):
+    encoder = {**params['encoder'], 'token_embed': {
+        'embedding': table.at[token].multiply(scale)}}
+    logits = model.apply({'params': {**params, 'encoder': encoder}}, tokens)
+    return logits[0, 1] - logits[0, 0]
+
+  eps = 1e-2
+  for i, token in enumerate(tokens[0]):
+    change = float(margin(token, 1 + eps) - margin(token, 1 - eps)) / 2
+    assert change == pytest.approx(eps * float(gradient[0, i]), rel=1e-2,
+                                   abs=1e-7)
+  np.testing.assert_array_equal(gradient[0, [1, 5, 6]], 0)
+  assert np.all(gradient[0, [2, 3]] != 0)  # Reversed, not silenced.
+
+
+def test_the_rules_note_names_each_rule_the_model_applies():
+  plain = models.TransformerConfig(vocab_size=10, max_len=8)
+  assert page.rules_note(plain) == ''
+  note = page.rules_note(plain.replace(
+      negator_ids=(5,), negation_flip=True, negation_window=0,
+      contrast_ids=(8,)))
+  assert 'the rest of the clause after a negator' in note
+  assert '"but"' in note and 'negator itself' not in note
+
+
 def test_bad_selection_and_count_are_input_errors(tmp_path):
   config = models.TransformerConfig(vocab_size=10, max_len=8, num_layers=2,
                                     num_heads=2)

@@ -18,9 +18,11 @@ definitions are written into every dump's meta.json:
 * Gradient x input. For each token, the dot product of the gradient of
   `logit(pos) - logit(neg)` w.r.t. its input with that input (via
   `Classifier(embed_delta=...)`): the token embedding, plus with n-grams on
-  the n-grams ending at that position. The sign says which class the word pushes
-  towards, independent of the prediction; position embeddings are left out as
-  they are not a property of the word.
+  the n-grams ending at that position, as the negation and contrast options
+  pass it on (a reversed word scores as the model reads it, a silenced one
+  zero; a negated word's input includes the scope vector). The sign says which class the word pushes towards, independent of
+  the prediction; position embeddings are left out as they are not a
+  property of the word.
 * Occlusion. `P(pos | text) - P(pos | text without the word)`: positive when the
   word pushes towards positive. The word's pieces are deleted from the token
   ids, which equals re-tokenising the text without it because WordPiece

@@ -118,7 +118,8 @@ def dump_texts(predictor: inference.Predictor, texts: Sequence[str],
       print(f'attention dump {i:03d}: {entries[-1]["truncation"]["notice"]}',
             file=sys.stderr)
   context = dict(context or {}, checkpoint_step=predictor.step)
-  summary = {'num_texts': len(entries), **context,
+  rules = page.rules_note(predictor.model.config)
+  summary = {'num_texts': len(entries), **context, 'model_rules': rules,
              'faithfulness': attribution.summarize(
                  [e['faithfulness'] for e in entries]),
              'reference': page.REFERENCE}
@@ -126,7 +127,7 @@ def dump_texts(predictor: inference.Predictor, texts: Sequence[str],
                            json.dumps(summary, indent=2))
   workdir_lib.write_atomic(request.directory / 'index.html',
                            page.index_page(entries, summary['faithfulness'],
-                                           context))
+                                           context, rules))
   print(f'attention dumps of {len(entries)} texts: '
         f'{request.directory / "index.html"}', file=sys.stderr)
   return summary

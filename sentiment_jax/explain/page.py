@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from sentiment_jax import models
 from sentiment_jax.explain.attribution import Explanation
 
 REFERENCE = (
@@ -34,6 +35,28 @@ _VIEWS = (('attention', 'raw last-layer attention', False),
 _FIGURES = (('rollout.png', 'attention rollout'),
             ('pooled.png', 'attention from the pooled position'),
             ('heads.png', 'attention per layer and head'))
+
+
+def rules_note(model: models.TransformerConfig) -> str:
+  """One sentence naming the negation and contrast rules the model applies
+  to its input, and what they do to the scores; '' when it applies none."""
+  rules = []
+  if model.negator_ids and model.negation_flip:
+    reach = (f'the {model.negation_window} pieces after a negator (not, no, '
+             "never, n't ...) enter" if model.negation_window else
+             "the rest of the clause after a negator (not, no, never, n't "
+             '...) enters')
+    rules.append(f'{reach} reversed by a learned gain')
+  if model.negator_ids and model.negation_flip and model.silence_negators:
+    rules.append('the negator itself enters as zeros')
+  if model.contrast_ids:
+    rules.append('a sentence\'s pieces up to and including "but" enter '
+                 'scaled by a learned gain that starts at zero')
+  if not rules:
+    return ''
+  return ('This model reads by rule: ' + '; '.join(rules) + '. A piece that '
+          'enters scaled to near zero scores near zero by gradient x input: '
+          'the model does not read it.')
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -95,16 +118,19 @@ def text_page(ex: Explanation, meta: dict, folder: Path) -> str:
       images=images, reference=REFERENCE)
 
 
-def index_page(entries: list[dict], summary: dict, context: dict) -> str:
-  """The dump's index: one row per text and the faithfulness summary."""
+def index_page(entries: list[dict], summary: dict, context: dict,
+               rules: str = '') -> str:
+  """The dump's index: one row per text and the faithfulness summary;
+  `rules` is `rules_note` of the model."""
   return _ENV.get_template('index.html').render(
       title='Attention dumps', entries=entries, summary=summary,
-      context=context, reference=REFERENCE)
+      context=context, rules=rules, reference=REFERENCE)
 
 
-def serve_page(checkpoint_step: int, views: list[str], calibrated: bool
-               ) -> str:
-  """The server's demo page: a form, the answer, and switchable highlights."""
+def serve_page(checkpoint_step: int, views: list[str], calibrated: bool,
+               rules: str = '') -> str:
+  """The server's demo page: a form, the answer, and switchable highlights;
+  `rules` is `rules_note` of the served model."""
   return _ENV.get_template('serve.html').render(
       title='sentiment_jax demo', checkpoint_step=checkpoint_step,
-      views=views, calibrated=calibrated, reference=REFERENCE)
+      views=views, calibrated=calibrated, rules=rules, reference=REFERENCE)
