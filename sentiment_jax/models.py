@@ -4,10 +4,10 @@ Every attention layer sows its probabilities, so `model.apply(...,
 mutable=['intermediates'])` returns `intermediates['encoder']['layer_{i}']
 ['attention']['attention_weights']`, each a 1-tuple holding `[batch, heads,
 q_len, k_len]` (q_len 1 in a [CLS] classifier's last layer unless called with
-`every_position=True`). The encoder sows what each position takes in before
-positions are added, `['encoder']['input_embeddings']` (`[batch, seq,
-embed]`), and the classifier its pooled representation, `['pooled']`
-(`[batch, embed]`): attribution and out-of-distribution scores read them.
+`every_position=True`). The encoder sows each position's word (token and
+n-gram) embeddings, `['encoder']['word_embeddings']` (`[batch, seq, embed]`),
+and what it takes in before positions are added, `['input_embeddings']`; the
+classifier its pooled representation, `['pooled']` (`[batch, embed]`).
 `pretrain_models` puts pretraining heads on the same `Encoder`.
 """
 
@@ -271,10 +271,9 @@ class Encoder(nn.Module):
     `first_only` `[batch, 1, embed]`: the last block then computes the first
     position alone, all a [CLS] head reads.
 
-    `embed_delta` (`[batch, seq, embed]`, optional) is added to what reaches
-    a position before its position embedding (token and n-gram embeddings,
-    after the negation and contrast options), sown as `input_embeddings`:
-    its gradient times that input is gradient-times-input attribution.
+    `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
+    embeddings; its gradient times `word_embeddings` (sown before the
+    negation and contrast options act) is gradient-times-input attribution.
     """
     cfg = self.config
     if tokens.shape[1] > cfg.max_len:
@@ -289,8 +288,11 @@ class Encoder(nn.Module):
       keep = jax.random.bernoulli(self.make_rng('dropout'),
                                   1 - cfg.word_dropout_rate, tokens.shape)
       x = x * keep[..., None]
+    if embed_delta is not None:
+      x = x + embed_delta
     if cfg.ngram_buckets:
       x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
+    self.sow('intermediates', 'word_embeddings', x)
     gain = lambda name, start: self.param(
         name, nn.initializers.constant(start), (cfg.embed_dim,)).astype(x.dtype)
     if cfg.negator_ids:
@@ -309,8 +311,6 @@ class Encoder(nn.Module):
     if cfg.contrast_ids:
       before = contrast_scope(tokens, cfg.contrast_ids, cfg.sentence_end_ids)
       x = jnp.where(before[..., None], x * gain('contrast_gain', 0.0), x)
-    if embed_delta is not None:
-      x = x + embed_delta
     self.sow('intermediates', 'input_embeddings', x)
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))

@@ -130,7 +130,7 @@ def test_gradient_x_input_predicts_the_effect_of_scaling_an_input(
   _, gradient = attribution.analyse(model, params, tokens)
   _, state = model.apply({'params': params}, tokens,
                          mutable=['intermediates'])
-  inputs = np.asarray(state['intermediates']['encoder']['input_embeddings'][0])
+  inputs = np.asarray(state['intermediates']['encoder']['word_embeddings'][0])
   if ngram_buckets:
     token_part = np.asarray(params['encoder']['token_embed']['embedding'])
     assert not np.allclose(inputs, token_part[tokens])
@@ -154,11 +154,9 @@ def test_gradient_x_input_scores_a_piece_as_the_rules_pass_it_on():
   +-eps * g_i: a reversed piece is scored as the model reads it (reversed),
   and the negator and the pieces up to "but", which enter as zeros, score 0."""
   # Id 5 is a negator (its window 2), 8 "but", 9 a sentence end; all unique.
-  # The scope vector is off: it reaches the input but is no piece's own.
   model, params = make_random_model(
       negator_ids=(5,), negation_flip=True, silence_negators=True,
-      negation_window=2, contrast_ids=(8,), sentence_end_ids=(9,),
-      negation_embed=False)
+      negation_window=2, contrast_ids=(8,), sentence_end_ids=(9,))
   tokens = np.asarray([[2, 5, 6, 7, 9, 11, 8, 12, 13]], np.int32)
   _, gradient = attribution.analyse(model, params, tokens)
   table = params['encoder']['token_embed']['embedding']

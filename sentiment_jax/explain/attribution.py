@@ -18,9 +18,9 @@ definitions are written into every dump's meta.json:
 * Gradient x input. For each token, the dot product of the gradient of
   `logit(pos) - logit(neg)` w.r.t. its input with that input (via
   `Classifier(embed_delta=...)`): the token embedding, plus with n-grams on
-  the n-grams ending at that position, as the negation and contrast options
-  pass it on (a reversed word scores as the model reads it, a silenced one
-  zero; a negated word's input includes the scope vector). The sign says which class the word pushes towards, independent of
+  the n-grams ending at that position, before the negation and contrast
+  options act on it: their gains are inside the gradient, so a reversed word
+  scores as the model reads it and a silenced one zero. The sign says which class the word pushes towards, independent of
   the prediction; position embeddings are left out as they are not a
   property of the word.
 * Occlusion. `P(pos | text) - P(pos | text without the word)`: positive when the
@@ -182,9 +182,10 @@ def analyse(model: models.Classifier, params, tokens: jax.Array
   layers = intermediates['encoder']
   weights = jnp.stack([layers[f'layer_{i}']['attention']['attention_weights'][0]
                        for i in range(model.config.num_layers)])
-  # The input is what reaches each position (token plus n-gram embeddings),
-  # so an n-gram model's attributions keep its n-gram path.
-  inputs = layers['input_embeddings'][0]
+  # The input is the word at each position (token plus n-gram embeddings),
+  # so an n-gram model's attributions keep its n-gram path; the negation
+  # and contrast options act on it downstream, inside the gradient.
+  inputs = layers['word_embeddings'][0]
   return weights, (grad * inputs).sum(-1)
 
 
