@@ -4,6 +4,7 @@ and pages that are offline by construction (parsed, not grepped)."""
 
 from __future__ import annotations
 
+import html
 import html.parser
 import json
 import re
@@ -314,6 +315,9 @@ def test_predict_dump_writes_every_file_and_handles_long_text(
   assert 'href="000/index.html"' in index and 'href="001/index.html"' in index
   summary = json.loads((dump / 'summary.json').read_text())
   assert summary['num_texts'] == 2
+  # The tiny run inherits base's rules; the index says what they do.
+  rules = summary['model_rules']
+  assert rules and rules in html.unescape(index)
 
 
 def test_eval_dump_writes_the_selected_examples_and_a_summary(
