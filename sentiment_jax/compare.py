@@ -140,44 +140,61 @@ def tradeoff_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _place_labels(ax, points: list[dict[str, Any]], renderer) -> None:
-  """Labels each point at the first of a few offsets where its text stays
-  inside the axes and covers no marker and no label placed before it (else
-  at the first offset)."""
-  offsets = [(5, 3, 'left'), (5, -9, 'left'), (-5, 3, 'right'),
-             (-5, -9, 'right'), (5, 10, 'left'), (5, -16, 'left'),
-             (-5, 10, 'right'), (-5, -16, 'right')]
+  """Numbers the points from 1, each at the first of a few offsets where
+  its text stays inside the axes and covers no marker and no number placed
+  before it, or else where it covers the least of them."""
   from matplotlib.transforms import Bbox
+  offsets = [(dx, dy, align) for dy in (1, -7, 8, -14)
+             for dx, align in ((4, 'left'), (-4, 'right'))]
   markers = ax.transData.transform([(p['x'], p['y']) for p in points])
   placed = [Bbox.from_bounds(x - 2, y - 2, 4, 4) for x, y in markers]
-  for p in sorted(points, key=lambda p: -p['y']):
+
+  def covered(box: Bbox) -> float:
+    """Area of the box over placed boxes or outside the axes (pixels²)."""
+    inside = Bbox.intersection(box, ax.bbox)
+    area = box.width * box.height - (inside.width * inside.height
+                                     if inside else 0)
+    for other in placed:
+      overlap = Bbox.intersection(box, other)
+      area += overlap.width * overlap.height if overlap else 0
+    return area
+
+  for number, p in enumerate(points, 1):
+    best = None
     for dx, dy, align in offsets:
-      text = ax.annotate(p['label'], (p['x'], p['y']), fontsize=7,
+      text = ax.annotate(str(number), (p['x'], p['y']), fontsize=7,
                          textcoords='offset points', xytext=(dx, dy),
                          ha=align)
       box = text.get_window_extent(renderer)
-      inside = ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(
-          box.x1, box.y1)
-      if inside and not any(box.overlaps(other) for other in placed):
+      cost = covered(box)
+      if best is None or cost < best[0]:
+        if best:
+          best[1].remove()
+        best = (cost, text, box)
+      else:
+        text.remove()
+      if cost == 0:
         break
-      text.remove()
-    else:
-      text = ax.annotate(p['label'], (p['x'], p['y']), fontsize=7,
-                         textcoords='offset points', xytext=offsets[0][:2])
-      box = text.get_window_extent(renderer)
-    placed.append(box)
+    placed.append(best[2])
 
 
 def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
-  """IMDB test accuracy against CAD dev revisions accuracy, one labelled
-  point per setting; a setting run at several seeds is their mean with a
-  one-std bar on each axis."""
+  """IMDB test accuracy against CAD dev revisions accuracy, one numbered
+  point per setting, named in a key beside the plot (labels beside the
+  points crowd each other); a setting run at several seeds is their mean
+  with a one-std bar on each axis."""
   # Only this option needs matplotlib.
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure
-  fig = Figure(figsize=(10, 6.5))
+  fig = Figure(figsize=(12, 6.5))
   canvas = FigureCanvasAgg(fig)
-  ax = fig.subplots()
-  points = tradeoff_points(rows)
+  ax, key = fig.subplots(1, 2, width_ratios=[3, 1])
+  points = sorted(tradeoff_points(rows), key=lambda p: -p['y'])
+  key.axis('off')
+  key.text(0, 1, 'setting: CAD dev revisions / IMDB test\n\n' + '\n'.join(
+      f"{number:2d} {p['label']}: {p['x']:.3f} / {p['y']:.4f}"
+      for number, p in enumerate(points, 1)), va='top', fontsize=7,
+      family='monospace', transform=key.transAxes)
   for p in points:
     several = p['x_std'] > 0 or p['y_std'] > 0
     ax.errorbar(p['x'], p['y'], xerr=p['x_std'], yerr=p['y_std'], fmt='o',
