@@ -20,8 +20,9 @@ definitions are written into every dump's meta.json:
   `Classifier(embed_delta=...)`): the token embedding, plus with n-grams on
   the n-grams ending at that position, before the negation and contrast
   options act on it: their gains are inside the gradient, so a reversed word
-  scores as the model reads it and a silenced one zero. The sign says which class the word pushes towards, independent of
-  the prediction; position embeddings are left out as they are not a
+  scores as the model reads it and a silenced one zero. The sign says which
+  class the word pushes towards, independent of the prediction; position
+  embeddings and the negation scope vector are left out as they are not a
   property of the word.
 * Occlusion. `P(pos | text) - P(pos | text without the word)`: positive when the
   word pushes towards positive. The word's pieces are deleted from the token
