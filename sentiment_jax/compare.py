@@ -133,13 +133,13 @@ def tradeoff_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seeds = len(scored)
     points.append({
         'label': scored[0]['name'] + (f' ({seeds} seeds)' if seeds > 1 else ''),
-        'x': statistics.mean(xs), 'y': statistics.mean(ys),
+        'seeds': seeds, 'x': statistics.mean(xs), 'y': statistics.mean(ys),
         'x_std': statistics.stdev(xs) if seeds > 1 else 0.0,
         'y_std': statistics.stdev(ys) if seeds > 1 else 0.0})
   return points
 
 
-def _place_labels(ax, points: list[dict[str, Any]], renderer) -> None:
+def _number_points(ax, points: list[dict[str, Any]], renderer) -> None:
   """Numbers the points from 1, each at the first of a few offsets where
   its text stays inside the axes and covers no marker and no number placed
   before it, or else where it covers the least of them."""
@@ -196,7 +196,7 @@ def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
       for number, p in enumerate(points, 1)), va='top', fontsize=7,
       family='monospace', transform=key.transAxes)
   for p in points:
-    several = p['x_std'] > 0 or p['y_std'] > 0
+    several = p['seeds'] > 1
     ax.errorbar(p['x'], p['y'], xerr=p['x_std'], yerr=p['y_std'], fmt='o',
                 markersize=5 if several else 4, elinewidth=0.8,
                 color='tab:orange' if several else 'tab:blue')
@@ -211,8 +211,8 @@ def draw_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
                '(orange: mean ± std over seeds)')
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  # Labels are placed in screen space, so the axes must be final first.
-  _place_labels(ax, points, canvas.get_renderer())
+  # Numbers are placed in screen space, so the axes must be final first.
+  _number_points(ax, points, canvas.get_renderer())
   fig.savefig(path, dpi=100)
 
 

@@ -75,23 +75,43 @@ def subsample(split: Split, fraction: float) -> Split:
 # Tokenizer.
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int
-                    ) -> tokenizers.Tokenizer:
-  """Trains a lower-cased WordPiece vocabulary on `texts` (the train split)."""
+def _untrained_tokenizer() -> tokenizers.Tokenizer:
+  """A lower-cased WordPiece pipeline (BERT's normalizer and pre-tokenizer)
+  with no vocabulary yet."""
   tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token='[UNK]'))
   tok.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
   tok.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
   tok.decoder = tokenizers.decoders.WordPiece()
-  trainer = tokenizers.trainers.WordPieceTrainer(
-      vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-      show_progress=False)
-  tok.train_from_iterator(texts, trainer=trainer)
-  # The trainer learns the same pieces every time but numbers them in hash-map
-  # order (huggingface/tokenizers#1794), so renumber them canonically: special
-  # tokens first, then the pieces sorted. This makes runs reproducible.
+  return tok
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int
+                    ) -> tokenizers.Tokenizer:
+  """Trains a lower-cased WordPiece vocabulary on `texts` (the train split),
+  the same one in every process."""
+  Trainer = tokenizers.trainers.WordPieceTrainer
+  # The trainer numbers each continuation piece ('##x') when it first meets
+  # it, in hash-map order, and breaks ties between equally frequent merges by
+  # those numbers, so on the same texts it learnt one of several vocabularies
+  # (huggingface/tokenizers#1794; on base's split, two of six processes
+  # differed). A first pass without merges finds the continuation pieces;
+  # handing them to the real pass up front, sorted, fixes their numbers.
+  first = _untrained_tokenizer()
+  first.train_from_iterator(texts, trainer=Trainer(vocab_size=1,
+                                                   show_progress=False))
+  continuations = sorted(p for p in first.get_vocab() if p.startswith('##'))
+  tok = _untrained_tokenizer()
+  tok.train_from_iterator(texts, trainer=Trainer(
+      vocab_size=vocab_size, show_progress=False,
+      special_tokens=list(SPECIAL_TOKENS) + continuations))
+  # Numbered canonically: special tokens first, then the pieces sorted. Only
+  # the real special tokens are registered as such, so '##x' in a text is
+  # split like any other word.
   pieces = sorted(set(tok.get_vocab()) - set(SPECIAL_TOKENS))
   vocab = {piece: i for i, piece in enumerate(list(SPECIAL_TOKENS) + pieces)}
+  tok = _untrained_tokenizer()
   tok.model = tokenizers.models.WordPiece(vocab=vocab, unk_token='[UNK]')
+  tok.add_special_tokens(list(SPECIAL_TOKENS))
   assert tok.token_to_id('[PAD]') == PAD_ID
   return tok
 

@@ -87,8 +87,8 @@ def test_the_tradeoff_has_one_point_per_setting_with_seeds_averaged():
   assert several['x'] == pytest.approx(0.8)
   assert several['y_std'] == pytest.approx(0.02 * 2 ** 0.5)
   # A seed without CAD dev scores is left out of its setting's point.
-  assert single == {'label': 'c', 'x': 0.5, 'y': 0.88, 'x_std': 0.0,
-                    'y_std': 0.0}
+  assert single == {'label': 'c', 'seeds': 1, 'x': 0.5, 'y': 0.88,
+                    'x_std': 0.0, 'y_std': 0.0}
 
 
 def test_a_missing_or_corrupt_run_gets_one_line(trained_run, tmp_path):

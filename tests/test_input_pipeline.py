@@ -214,14 +214,28 @@ def test_tokenizer_reserves_pad_zero_and_round_trips(tokenizer, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_train_tokenizer_learns_one_vocabulary_despite_ties():
+  # On this templated corpus many merges tie; the bare trainer breaks ties
+  # in hash-map order and learnt 5 to 8 vocabularies in 10 tries
+  # (huggingface/tokenizers#1794). train_tokenizer fixes the order.
+  texts = ['The plot was dull but the acting was great.',
+           'A wonderful film, not bad at all!', "I didn't like the ending.",
+           'Superb direction and a riveting story.'] * 10
+  for vocab_size in (60, 100):
+    vocabularies = {ip.train_tokenizer(texts, vocab_size).to_str()
+                    for _ in range(10)}
+    assert len(vocabularies) == 1
+
+
 def test_train_tokenizer_is_deterministic_on_real_reviews():
-  # The trainer numbers pieces in hash-map order; train_tokenizer renumbers
-  # them, so real reviews give one vocabulary. (On tiny templated corpora the
-  # trainer's tie-breaking also varies the pieces: huggingface/tokenizers#1794.)
   with open(data_sources.embedded_csv_path(), encoding='utf-8') as f:
     texts = [row['text'] for _, row in zip(range(1500), csv.DictReader(f))]
   vocabularies = {ip.train_tokenizer(texts, 2000).to_str() for _ in range(3)}
   assert len(vocabularies) == 1
+  # Continuation pieces are ordinary pieces, not special tokens.
+  tok = ip.train_tokenizer(texts, 2000)
+  assert '##s' in tok.get_vocab()
+  assert '##s' not in tok.encode('##s').tokens
 
 
 def test_negation_ids_are_the_scope_words_in_the_vocabulary():
