@@ -1,6 +1,6 @@
 """Default config: one epoch of a 1-layer transformer with hashed bigram
 embeddings, on our training split plus two copies of the human
-counterfactual train pairs, to >= 88% test accuracy in about 5 minutes on 2
+counterfactual train pairs, to about 88% test accuracy in about 5 minutes on 2
 CPU cores. It reads negation and contrast by rule: the three pieces after a
 negator enter reversed and the negator itself silent, and a sentence's
 pieces up to "but" enter silent.
