@@ -91,14 +91,15 @@ def _mean_std(values: list[float | None]) -> dict[str, float] | None:
   return {'mean': statistics.mean(values), 'std': statistics.stdev(values)}
 
 
-def _by_settings(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-  """The rows grouped by their changes other than train.seed, in order of
-  first appearance."""
+def _by_settings(rows: list[dict[str, Any]]
+                 ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+  """The rows grouped by their changes other than train.seed (the key), in
+  order of first appearance."""
   groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
   for r in rows:
     key = tuple(c for c in r['changes'] if not c.startswith('train.seed='))
     groups.setdefault(key, []).append(r)
-  return list(groups.values())
+  return groups
 
 
 def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,9 +107,7 @@ def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
   with the mean and std of their validation, test and Rotten Tomatoes
   accuracy, in order of first appearance."""
   metric = lambda r, part: r[part] and r[part]['accuracy']
-  return [{'changes': [c for c in members[0]['changes']
-                       if not c.startswith('train.seed=')],
-           'names': [r['name'] for r in members],
+  return [{'changes': list(key), 'names': [r['name'] for r in members],
            'val': _mean_std([r['summary']['best_val_accuracy']
                              for r in members]),
            'test': _mean_std([metric(r, 'test') for r in members]),
@@ -116,7 +115,7 @@ def seed_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                          for r in members]),
            'cad_dev_pairs': _mean_std([r['cad_dev'] and r['cad_dev'][
                'pair_accuracy'] for r in members])}
-          for members in _by_settings(rows) if len(members) > 1]
+          for key, members in _by_settings(rows).items() if len(members) > 1]
 
 
 def tradeoff_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -124,7 +123,7 @@ def tradeoff_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
   runs scored on IMDB test and CAD dev: x is CAD dev revisions accuracy,
   y IMDB test accuracy."""
   points = []
-  for members in _by_settings(rows):
+  for members in _by_settings(rows).values():
     scored = [r for r in members if r['test'] and r['cad_dev']]
     if not scored:
       continue

@@ -230,10 +230,10 @@ def test_train_tokenizer_learns_one_vocabulary_despite_ties():
 def test_train_tokenizer_is_deterministic_on_real_reviews():
   with open(data_sources.embedded_csv_path(), encoding='utf-8') as f:
     texts = [row['text'] for _, row in zip(range(1500), csv.DictReader(f))]
-  vocabularies = {ip.train_tokenizer(texts, 2000).to_str() for _ in range(3)}
-  assert len(vocabularies) == 1
+  tokenizers = [ip.train_tokenizer(texts, 2000) for _ in range(3)]
+  assert len({tok.to_str() for tok in tokenizers}) == 1
   # Continuation pieces are ordinary pieces, not special tokens.
-  tok = ip.train_tokenizer(texts, 2000)
+  tok = tokenizers[0]
   assert '##s' in tok.get_vocab()
   assert '##s' not in tok.encode('##s').tokens
 

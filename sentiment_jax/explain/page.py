@@ -47,8 +47,8 @@ def rules_note(model: models.TransformerConfig) -> str:
              "the rest of the clause after a negator (not, no, never, n't "
              '...) enters')
     rules.append(f'{reach} reversed by a learned gain')
-  if model.negator_ids and model.negation_flip and model.silence_negators:
-    rules.append('the negator itself enters as zeros')
+    if model.silence_negators:
+      rules.append('the negator itself enters as zeros')
   if model.contrast_ids:
     rules.append('a sentence\'s pieces up to and including "but" enter '
                  'scaled by a learned gain that starts at zero')
