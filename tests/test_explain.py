@@ -315,7 +315,7 @@ def test_predict_dump_writes_every_file_and_handles_long_text(
   assert 'href="000/index.html"' in index and 'href="001/index.html"' in index
   summary = json.loads((dump / 'summary.json').read_text())
   assert summary['num_texts'] == 2
-  # The tiny run inherits base's rules; the index says what they do.
+  # The tiny run reads by rule; the index says what the rules do.
   rules = summary['model_rules']
   assert rules and rules in html.unescape(index)
 

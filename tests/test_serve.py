@@ -90,7 +90,7 @@ def test_page_health_and_info(client):
   page = client.get('/')
   assert page.status_code == 200 and '<textarea' in page.text
   assert 'http' not in page.text.replace('http-equiv', '')  # Nothing remote.
-  # The tiny run inherits base's rules; the page says what they do.
+  # The tiny run reads by rule; the page says what the rules do.
   assert 'the 3 pieces after a negator' in page.text
   assert client.get('/healthz').json() == {'status': 'ok'}
   info = client.get('/v1/info').json()
