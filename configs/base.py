@@ -9,7 +9,7 @@ and negation options on CAD dev pairs, with IMDB test held within half a
 point over three seeds (sentiment_jax/MEASUREMENTS.md). The rules that make
 a negated word enter reversed and what "but" overrules silent
 (`model.negation_flip` and the three fields below it) read negation better
-but cost IMDB test accuracy; sentiment_jax/README.md gives the overrides.
+but missed that IMDB test guard; sentiment_jax/README.md gives the overrides.
 Override any field on the command line, e.g. `--config.model.num_layers=2`.
 """
 
