@@ -4,7 +4,9 @@ Our own lists, written for the movie domain. The synonym table has two rings:
 `SYNONYMS` holds near-synonyms of the same polarity and strength (the strict
 attack's only candidates), `LOOSE` adds weaker or looser neighbours (the lax
 attack may also use them). No entry of either may be an antonym of its key
-(`ANTONYMS`), which a test checks.
+(`ANTONYMS`), which a test checks. A key must keep its meaning wherever it
+stands: "like" is not one, since reviews mostly use it as a preposition
+("looks like a TV movie"), where "enjoy" would change what the text says.
 """
 
 POSITIVE_ADJECTIVES = (
@@ -65,7 +67,7 @@ SYNONYMS = {
     'plot': ('storyline', 'story'), 'acting': ('performances', 'portrayal'),
     'love': ('adore', 'cherish'), 'loved': ('adored', 'cherished'),
     'hate': ('despise', 'loathe'), 'hated': ('despised', 'loathed'),
-    'like': ('enjoy', 'fancy'), 'really': ('truly', 'genuinely'),
+    'really': ('truly', 'genuinely'),
     'very': ('extremely', 'highly'), 'waste': ('squandering', 'misuse'),
     'perfect': ('flawless', 'ideal'), 'poor': ('weak', 'inferior'),
     'fun': ('entertaining', 'amusing'), 'interesting': ('intriguing',
