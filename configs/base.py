@@ -100,8 +100,8 @@ def get_config() -> ml_collections.ConfigDict:
 
 def without_counterfactual_levers(config: ml_collections.ConfigDict) -> None:
   """Turns off the counterfactual pairs and the negation and contrast
-  options: base as it was when best, large and the scaling sweep were
-  measured, which those configs keep."""
+  options: base as it was when large and the scaling sweep were measured,
+  which those configs keep."""
   config.data.counterfactual_copies = 0
   config.model.negation_scope = False
   config.model.negation_flip = False
