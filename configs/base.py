@@ -108,3 +108,12 @@ def without_counterfactual_levers(config: ml_collections.ConfigDict) -> None:
   config.model.silence_negators = False
   config.model.negation_window = 0
   config.model.contrast_scope = False
+
+
+def with_negation_rules(config: ml_collections.ConfigDict) -> None:
+  """Turns on the negation rules that base keeps off (it missed base's IMDB
+  test guard with them): the three pieces after a negator enter reversed,
+  and the negator itself silent. The contrast rule stays as it is."""
+  config.model.negation_flip = True
+  config.model.negation_window = 3
+  config.model.silence_negators = True

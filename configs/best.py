@@ -30,9 +30,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.ngram_max = 3  # Bigrams and trigrams of pieces.
   config.data.max_len = 512  # Long reviews: 256 truncates 41% of the training reviews, 512 13%.
   config.train.eval_every_steps = 155  # Validation every half epoch; the best checkpoint is kept.
-  # Base's pairs and negation scope, with the negation rules that base's
-  # IMDB test guard kept out of base (contrast stays off, as in base).
-  config.model.negation_flip = True  # A negated word enters reversed.
-  config.model.negation_window = 3  # For at most three pieces after the negator.
-  config.model.silence_negators = True  # "not" itself carries no sentiment.
+  # Base's pairs and negation scope, plus the negation rules (contrast off, as in base).
+  base.with_negation_rules(config)
   return config

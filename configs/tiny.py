@@ -21,9 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.dropout_rate = 0.1  # Dropout on, so tests exercise it.
   config.model.ngram_buckets = 0  # Tokens only; tests turn n-grams on themselves.
   # The negation and contrast rules on (base has them off), so tests exercise them.
-  config.model.negation_flip = True  # Negated pieces enter reversed.
-  config.model.negation_window = 3  # At most 3 pieces after a negator.
-  config.model.silence_negators = True  # The negator enters as zeros.
+  base.with_negation_rules(config)
   config.model.contrast_scope = True  # What "but" overrules enters scaled by a gain from 0.
   config.train.num_epochs = 2  # Two passes.
   config.train.log_every_steps = 5  # Log often.
