@@ -48,6 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   model.ngram_buckets = 1 << 18  # Rows of the hashed n-gram embedding table; 0 = off (tokens only).
   model.ngram_max = 2  # Longest n-gram embedded when on: orders 2..ngram_max (pieces).
   model.ngram_dim = 32  # Width of the n-gram table (units), projected to embed_dim.
+  model.ngram_skip_negated = False  # With negation_scope or negation_flip: no n-gram that holds a negator or ends in its scope.
   model.pooling = 'mean'  # 'mean' over real tokens, or 'cls'.
   model.negation_scope = True  # Add a learned vector to the pieces a negation governs: after "not" (or no, never, n't...) up to the clause's end.
   model.negation_flip = False  # Multiply those pieces' embeddings by a learned per-unit gain starting at -1: a negated word enters reversed.

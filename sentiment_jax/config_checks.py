@@ -77,6 +77,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                       'model.negation_flip=True (without the flip nothing '
                       'would carry the negation): set both, or '
                       '--config.model.silence_negators=False')
+  if value('model.ngram_skip_negated') and not (
+      value('model.ngram_buckets') and (value('model.negation_scope')
+                                        or value('model.negation_flip'))):
+    raise ConfigError('model.ngram_skip_negated=True needs n-grams and a '
+                      'negation scope (model.ngram_buckets > 0 and '
+                      'model.negation_scope or negation_flip True): set them, '
+                      'or --config.model.ngram_skip_negated=False')
   if value('model.ngram_buckets') < 0 or value('model.ngram_max') < 2:
     raise ConfigError(
         f'model.ngram_buckets={value("model.ngram_buckets")} and '

@@ -40,6 +40,8 @@ class TransformerConfig:
   ngram_buckets: int = 0  # Hashed n-gram embedding rows; 0 = no n-gram embeddings.
   ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
   ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
+  # With a negation scope: no n-gram that holds a negator or ends in its scope.
+  ngram_skip_negated: bool = False
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
   # Negation scope (`negation_scope`, within `negation_window` pieces if > 0;
   # () = none): `negation_embed` adds a learned vector, `negation_flip` first
@@ -82,7 +84,7 @@ class TransformerConfig:
               'dropout_rate', 'attention_dropout_rate', 'word_dropout_rate',
               'ngram_buckets', 'ngram_max', 'ngram_dim', 'pooling',
               'activation', 'negation_flip', 'negation_window',
-              'silence_negators')
+              'silence_negators', 'ngram_skip_negated')
     return cls(vocab_size=vocab_size, max_len=config.data.max_len,
                **{name: m[name] for name in copied},
                negator_ids=tuple(negators) if scoped else (),
@@ -220,13 +222,27 @@ class NgramEmbed(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, tokens: jax.Array) -> jax.Array:
-    """tokens: `[batch, seq]`. Returns `[batch, seq, embed]`."""
+  def __call__(self, tokens: jax.Array, negator: jax.Array | None = None,
+               scope: jax.Array | None = None) -> jax.Array:
+    """tokens: `[batch, seq]`. Returns `[batch, seq, embed]`.
+
+    With `negator` and `scope` (`[batch, seq]` bool), an n-gram that holds a
+    negator or ends in a negation's scope is left out: a negated phrase then
+    enters only through its words, which the negation options act on, not
+    through a row that learned what "not bad" meant in the training reviews.
+    """
     cfg = self.config
     table = nn.Embed(cfg.ngram_buckets, cfg.ngram_dim, name='table',
                      embedding_init=nn.initializers.normal(0.02))
-    summed = sum(table(ngram_ids(tokens, order, cfg.ngram_buckets))
-                 for order in range(2, cfg.ngram_max + 1))
+    summed = 0
+    for order in range(2, cfg.ngram_max + 1):
+      rows = table(ngram_ids(tokens, order, cfg.ngram_buckets))
+      if negator is not None:
+        # Whether a negator is among the `order` pieces ending at each position.
+        held = sum(jnp.pad(negator, ((0, 0), (offset, 0)))[:, :tokens.shape[1]]
+                   for offset in range(order)) > 0
+        rows = jnp.where((held | scope)[..., None], 0, rows)
+      summed = summed + rows
     return nn.Dense(cfg.embed_dim, use_bias=False, dtype=cfg.dtype,
                     name='project')(summed)
 
@@ -290,21 +306,24 @@ class Encoder(nn.Module):
       x = x * keep[..., None]
     if embed_delta is not None:
       x = x + embed_delta
+    if cfg.negator_ids:
+      negator = jnp.isin(tokens, jnp.asarray(cfg.negator_ids))
+      scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids,
+                             cfg.negation_window)
     if cfg.ngram_buckets:
-      x = x + NgramEmbed(cfg, name='ngram_embed')(tokens)
+      skip = cfg.negator_ids and cfg.ngram_skip_negated
+      x = x + NgramEmbed(cfg, name='ngram_embed')(
+          tokens, *((negator, scope) if skip else ()))
     self.sow('intermediates', 'word_embeddings', x)
     gain = lambda name, start: self.param(
         name, nn.initializers.constant(start), (cfg.embed_dim,)).astype(x.dtype)
     if cfg.negator_ids:
-      scope = negation_scope(tokens, cfg.negator_ids, cfg.clause_end_ids,
-                             cfg.negation_window)
       if cfg.negation_flip:
         # One gain for every negated piece, whatever the word: what it learns
         # from "not good" in training applies to "not dreadful" at test time.
         x = jnp.where(scope[..., None], x * gain('negation_gain', -1.0), x)
         if cfg.silence_negators:  # "not" acts only through what it reverses.
-          x = jnp.where(jnp.isin(tokens, jnp.asarray(cfg.negator_ids))[
-              ..., None], 0, x)
+          x = jnp.where(negator[..., None], 0, x)
       if cfg.negation_embed:
         x = x + scope[..., None] * self.param(
             'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))

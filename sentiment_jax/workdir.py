@@ -50,7 +50,7 @@ _ENCODER_FIELDS = ('data.max_len', 'data.truncation', 'model.num_layers',
                    'model.ngram_max', 'model.ngram_dim',
                    'model.negation_scope', 'model.negation_flip',
                    'model.negation_window', 'model.silence_negators',
-                   'model.contrast_scope')
+                   'model.contrast_scope', 'model.ngram_skip_negated')
 
 
 def _get(config: dict, dotted: str) -> Any:
@@ -143,7 +143,7 @@ def check_is_dir(workdir: str | Path) -> Path:
 # may have changed since (base turned negation scope and the pairs on).
 _PREDATED = {'model.negation_scope': False, 'model.negation_flip': False,
              'model.negation_window': 0, 'model.silence_negators': False,
-             'model.contrast_scope': False,
+             'model.contrast_scope': False, 'model.ngram_skip_negated': False,
              'data.counterfactual_copies': 0,
              'data.generated_counterfactuals': 0.0, 'train.pair_weight': 0.0}
 

@@ -381,6 +381,10 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
           train('silence_negators', '--config.model.negation_flip=False',
                 '--config.model.silence_negators=True'),
           'needs model.negation_flip=True', fresh('silence_negators')),
+      'skipped_ngrams_without_ngrams': (
+          train('skip_negated', '--config.model.ngram_buckets=0',
+                '--config.model.ngram_skip_negated=True'),
+          'ngram_skip_negated=True needs n-grams', fresh('skip_negated')),
       'unknown_generated_unit': (
           train('generated_unit', '--config.data.generated_unit=word'),
           'generated_unit', fresh('generated_unit')),

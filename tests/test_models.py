@@ -380,6 +380,31 @@ def test_the_contrast_gain_starts_by_silencing_what_but_overrules():
   assert np.abs(embeddings[3]).sum() > 0
 
 
+def test_skipped_ngrams_are_those_holding_a_negator_or_ending_in_its_scope():
+  # Negator 5 at position 2 governs 3 and 4 (9 ends the clause): every
+  # bigram or trigram ending at 2, 3 or 4 holds it or ends in the scope.
+  tokens = np.array([[1, 2, 5, 3, 4, 9, 6, 7, 8, 0]], np.int32)
+  scoped = dict(negator_ids=(5,), clause_end_ids=(9,), ngram_buckets=64,
+                ngram_dim=8, ngram_max=3)
+  model, variables = init(make_config(**scoped), tokens)
+  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
+      1]['intermediates']['encoder']['word_embeddings'][0][0]
+  kept = embeddings(model)
+  skipped = embeddings(models.Classifier(make_config(**scoped,
+                                                     ngram_skip_negated=True)))
+  words = variables['params']['encoder']['token_embed']['embedding'][tokens[0]]
+  np.testing.assert_array_equal(skipped[2:5], words[2:5])
+  np.testing.assert_array_equal(np.delete(skipped, [2, 3, 4], 0),
+                                np.delete(kept, [2, 3, 4], 0))
+  assert not np.allclose(kept[2:5], words[2:5])
+  # Without a negator in the review nothing is skipped.
+  plain = np.where(tokens == 5, 6, tokens)
+  np.testing.assert_array_equal(
+      model.apply(variables, plain),
+      models.Classifier(make_config(**scoped, ngram_skip_negated=True)).apply(
+          variables, plain))
+
+
 @pytest.mark.parametrize('field', ['negation_scope', 'negation_flip',
                                    'contrast_scope'])
 def test_a_negation_config_needs_the_tokenizer_ids(field):
@@ -388,7 +413,8 @@ def test_a_negation_config_needs_the_tokenizer_ids(field):
       attention_dropout_rate=0.0, word_dropout_rate=0.0, ngram_buckets=0,
       ngram_max=2, ngram_dim=8, pooling='mean', activation='relu',
       dtype='float32', negation_scope=False, negation_flip=False,
-      negation_window=0, silence_negators=False, contrast_scope=False)
+      negation_window=0, silence_negators=False, contrast_scope=False,
+      ngram_skip_negated=False)
   model[field] = True
   config = ml_collections.ConfigDict(dict(data=dict(max_len=8), model=model))
   with pytest.raises(ValueError, match='negation_ids'):
