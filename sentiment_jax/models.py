@@ -1,14 +1,13 @@
 """A pre-LayerNorm transformer encoder for sequence classification (Flax linen).
 
-Every attention layer sows its probabilities, so `model.apply(...,
-mutable=['intermediates'])` returns `intermediates['encoder']['layer_{i}']
-['attention']['attention_weights']`, each a 1-tuple holding `[batch, heads,
-q_len, k_len]` (q_len 1 in a [CLS] classifier's last layer unless called with
-`every_position=True`). The encoder sows each position's word (token and
-n-gram) embeddings, `['encoder']['word_embeddings']` (`[batch, seq, embed]`),
-and what it takes in before positions are added, `['input_embeddings']`; the
-classifier its pooled representation, `['pooled']` (`[batch, embed]`).
-`pretrain_models` puts pretraining heads on the same `Encoder`.
+Sown (`model.apply(..., mutable=['intermediates'])`): every attention layer's
+probabilities, `['encoder']['layer_{i}']['attention']['attention_weights']`,
+each a 1-tuple of `[batch, heads, q_len, k_len]` (q_len 1 in a [CLS]
+classifier's last layer unless `every_position=True`); each position's word
+(token and n-gram) embeddings, `['encoder']['word_embeddings']` (`[batch, seq,
+embed]`), and what the encoder takes in before positions are added,
+`['input_embeddings']`; the pooled representation, `['pooled']` (`[batch,
+embed]`). `pretrain_models` puts pretraining heads on the same `Encoder`.
 """
 
 from __future__ import annotations
@@ -40,8 +39,7 @@ class TransformerConfig:
   ngram_buckets: int = 0  # Hashed n-gram embedding rows; 0 = no n-gram embeddings.
   ngram_max: int = 2  # Longest n-gram embedded (orders 2..ngram_max).
   ngram_dim: int = 64  # Width of the n-gram table, projected up to embed_dim.
-  # With a negation scope: no n-gram that holds a negator or ends in its scope.
-  ngram_skip_negated: bool = False
+  ngram_skip_negated: bool = False  # Leave out n-grams touching a negation.
   pooling: str = 'mean'  # 'mean' over real tokens, or 'cls' (position 0).
   # Negation scope (`negation_scope`, within `negation_window` pieces if > 0;
   # () = none): `negation_embed` adds a learned vector, `negation_flip` first
@@ -75,9 +73,8 @@ class TransformerConfig:
     m = config.model
     scoped = m.negation_scope or m.negation_flip
     if (scoped or m.contrast_scope) and not negation_ids:
-      raise ValueError('model.negation_scope, negation_flip and '
-                       "contrast_scope need the negation_ids of the run's "
-                       'tokenizer')
+      raise ValueError('model.negation_scope, negation_flip and contrast_scope'
+                       " need the negation_ids of the run's tokenizer")
     negators, clause_ends, contrasts, sentence_ends = (
         negation_ids or cls.NO_NEGATION_IDS)
     copied = ('num_layers', 'num_heads', 'embed_dim', 'mlp_dim',
@@ -91,8 +88,7 @@ class TransformerConfig:
                clause_end_ids=tuple(clause_ends) if scoped else (),
                negation_embed=bool(m.negation_scope),
                contrast_ids=tuple(contrasts) if m.contrast_scope else (),
-               sentence_end_ids=(tuple(sentence_ends) if m.contrast_scope
-                                 else ()),
+               sentence_end_ids=tuple(sentence_ends) if m.contrast_scope else (),
                dtype=jnp.dtype(m.dtype))
 
 
@@ -118,8 +114,7 @@ class Dropout(nn.Module):
   def __call__(self, x: jax.Array, deterministic: bool | None = None
                ) -> jax.Array:
     """x: any shape; returns x's shape and dtype."""
-    if deterministic is None:
-      deterministic = self.deterministic
+    deterministic = self.deterministic if deterministic is None else deterministic
     drop_bytes = dropout_bytes(self.rate)
     if deterministic or drop_bytes == 0:
       return x
@@ -141,10 +136,8 @@ class SelfAttention(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array, first_only: bool = False
                ) -> jax.Array:
     """x: `[batch * seq, embed]`; mask: `[batch, seq]` (True = real token).
-
     Returns `[batch * seq, embed]`, or with `first_only` the first position's
-    output alone, `[batch, embed]`: every key is still attended to.
-    """
+    output alone, `[batch, embed]`: every key is still attended to."""
     cfg = self.config
     (batch, seq), embed = mask.shape, x.shape[-1]
     head_dim = embed // cfg.num_heads
@@ -199,12 +192,9 @@ class EncoderBlock(nn.Module):
 
 
 def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
-  """Hash bucket of the `order`-gram ending at each position.
-
-  tokens: `[batch, seq]`; returns `[batch, seq]` ids in `[0, buckets)`. Pieces
-  before the start count as padding. FNV-1a over the ids in uint32, salted by
-  the order so a bigram and a trigram of the same ids land apart.
-  """
+  """`[batch, seq]` hash buckets in `[0, buckets)` of the `order`-gram of
+  `tokens` (`[batch, seq]`, the pieces before the start as padding) ending at
+  each position: FNV-1a over the ids in uint32, salted by the order."""
   hashed = jnp.full(tokens.shape, 2166136261 ^ order, jnp.uint32)
   for offset in range(order - 1, -1, -1):
     shifted = jnp.pad(tokens, ((0, 0), (offset, 0)))[:, :tokens.shape[1]]
@@ -214,31 +204,26 @@ def ngram_ids(tokens: jax.Array, order: int, buckets: int) -> jax.Array:
 
 class NgramEmbed(nn.Module):
   """Hashed n-gram embeddings, summed over orders 2..`ngram_max` and projected
-  to the residual width: each position also sees the n-grams ending there. The
-  bag-of-n-grams features that make linear models strong on IMDB (NBSVM,
-  fastText), as input embeddings in the spirit of N-grammer (Roy et al. 2022);
-  a narrow table keeps the dense AdamW update of its rows cheap on a CPU."""
+  to the residual width: each position also sees the n-grams ending there, the
+  features that make linear models strong on IMDB (NBSVM, fastText), after
+  N-grammer (Roy et al. 2022); narrow, so its dense AdamW update is cheap."""
 
   config: TransformerConfig
 
   @nn.compact
   def __call__(self, tokens: jax.Array, negator: jax.Array | None = None,
                scope: jax.Array | None = None) -> jax.Array:
-    """tokens: `[batch, seq]`. Returns `[batch, seq, embed]`.
-
-    With `negator` and `scope` (`[batch, seq]` bool), an n-gram that holds a
-    negator or ends in a negation's scope is left out: a negated phrase then
-    enters only through its words, which the negation options act on, not
-    through a row that learned what "not bad" meant in the training reviews.
-    """
+    """tokens, and the optional `negator` and `scope` masks: `[batch, seq]`.
+    Returns `[batch, seq, embed]`. With the masks, an n-gram that holds a
+    negator or ends in its scope is left out: a negated phrase enters only
+    through its words, which the negation options act on."""
     cfg = self.config
     table = nn.Embed(cfg.ngram_buckets, cfg.ngram_dim, name='table',
                      embedding_init=nn.initializers.normal(0.02))
     summed = 0
     for order in range(2, cfg.ngram_max + 1):
       rows = table(ngram_ids(tokens, order, cfg.ngram_buckets))
-      if negator is not None:
-        # Whether a negator is among the `order` pieces ending at each position.
+      if negator is not None:  # Is a negator among the `order` pieces?
         held = sum(jnp.pad(negator, ((0, 0), (offset, 0)))[:, :tokens.shape[1]]
                    for offset in range(order)) > 0
         rows = jnp.where((held | scope)[..., None], 0, rows)
@@ -285,12 +270,10 @@ class Encoder(nn.Module):
                first_only: bool = False) -> jax.Array:
     """tokens: `[batch, seq]` int ids. Returns `[batch, seq, embed]`, or with
     `first_only` `[batch, 1, embed]`: the last block then computes the first
-    position alone, all a [CLS] head reads.
-
-    `embed_delta` (`[batch, seq, embed]`, optional) is added to the token
-    embeddings; its gradient times `word_embeddings` (sown before the
-    negation and contrast options act) is gradient-times-input attribution.
-    """
+    position alone, all a [CLS] head reads. `embed_delta` (`[batch, seq,
+    embed]`, optional) is added to the token embeddings; its gradient times
+    `word_embeddings` (sown before the negation and contrast options act) is
+    gradient-times-input attribution."""
     cfg = self.config
     if tokens.shape[1] > cfg.max_len:
       raise ValueError(
@@ -355,12 +338,10 @@ class Classifier(nn.Module):
   @nn.compact
   def __call__(self, tokens: jax.Array, embed_delta: jax.Array | None = None,
                every_position: bool = False) -> jax.Array:
-    """tokens: `[batch, seq]` int ids, padded with `PAD_ID` at the end.
-
-    A [CLS] head reads one position, so its last block computes that one
-    alone, the same logits for several times less work; `every_position`
-    computes them all, for callers that read every attention map.
-    """
+    """tokens: `[batch, seq]` int ids, padded with `PAD_ID` at the end. A
+    [CLS] head reads one position, so its last block computes that one alone,
+    the same logits for several times less work; `every_position` computes
+    them all, for callers that read every attention map."""
     cfg = self.config
     first_only = cfg.pooling == 'cls' and not every_position
     x = Encoder(cfg, name='encoder')(tokens, embed_delta, first_only)
