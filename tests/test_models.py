@@ -31,6 +31,13 @@ def init(config, tokens):
   return model, model.init(jax.random.PRNGKey(0), tokens)
 
 
+def sown_embeddings(model, variables, tokens, name='input_embeddings'
+                    ) -> np.ndarray:
+  """The first example's `[seq, embed]` embeddings the encoder sowed as `name`."""
+  _, state = model.apply(variables, tokens, mutable=['intermediates'])
+  return np.asarray(state['intermediates']['encoder'][name][0][0])
+
+
 def attention_maps(model, variables, tokens) -> list[np.ndarray]:
   _, state = model.apply(variables, tokens, mutable=['intermediates'])
   encoder = state['intermediates']['encoder']
@@ -319,11 +326,9 @@ def test_the_negation_vector_is_added_to_scoped_pieces_only():
   model, variables = init(config, tokens)
   vector = variables['params']['encoder']['negation_embed']
   assert vector.shape == (16,)
-  _, with_scope = model.apply(variables, tokens, mutable=['intermediates'])
-  plain_model = models.Classifier(make_config())
-  _, plain = plain_model.apply(variables, tokens, mutable=['intermediates'])
-  added = (with_scope['intermediates']['encoder']['input_embeddings'][0]
-           - plain['intermediates']['encoder']['input_embeddings'][0])[0]
+  added = (sown_embeddings(model, variables, tokens)
+           - sown_embeddings(models.Classifier(make_config()), variables,
+                             tokens))
   np.testing.assert_allclose(added, np.outer([0, 0, 1, 1, 0, 0], vector),
                              atol=1e-7)
   total, non_embedding = models.count_params(variables['params'])
@@ -338,8 +343,7 @@ def test_the_negation_gain_reverses_scoped_pieces_only():
   assert 'negation_embed' not in variables['params']['encoder']
   gain = variables['params']['encoder']['negation_gain']
   np.testing.assert_array_equal(gain, -np.ones(16))  # Starts as a reversal.
-  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
-      1]['intermediates']['encoder']['input_embeddings'][0][0]
+  embeddings = lambda m: sown_embeddings(m, variables, tokens)
   flipped = embeddings(model)
   plain = embeddings(models.Classifier(make_config()))
   sign = np.array([1, 1, -1, -1, 1, 1, 1, 1])[:, None]
@@ -351,8 +355,7 @@ def test_silenced_negators_enter_as_zeros():
   flip = dict(negator_ids=(5,), clause_end_ids=(9,), negation_embed=False,
               negation_flip=True)
   model, variables = init(make_config(**flip), tokens)
-  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
-      1]['intermediates']['encoder']['input_embeddings'][0][0]
+  embeddings = lambda m: sown_embeddings(m, variables, tokens)
   flipped = embeddings(model)
   silenced = embeddings(models.Classifier(make_config(**flip,
                                                       silence_negators=True)))
@@ -374,8 +377,7 @@ def test_the_contrast_gain_starts_by_silencing_what_but_overrules():
   tokens = np.array([[1, 2, 7, 3, 0, 0]], np.int32)
   model, variables = init(make_config(contrast_ids=(7,),
                                       sentence_end_ids=(9,)), tokens)
-  embeddings = model.apply(variables, tokens, mutable=['intermediates'])[1][
-      'intermediates']['encoder']['input_embeddings'][0][0]
+  embeddings = sown_embeddings(model, variables, tokens)
   np.testing.assert_array_equal(embeddings[:3], 0)
   assert np.abs(embeddings[3]).sum() > 0
 
@@ -387,8 +389,8 @@ def test_skipped_ngrams_are_those_holding_a_negator_or_ending_in_its_scope():
   scoped = dict(negator_ids=(5,), clause_end_ids=(9,), ngram_buckets=64,
                 ngram_dim=8, ngram_max=3)
   model, variables = init(make_config(**scoped), tokens)
-  embeddings = lambda m: m.apply(variables, tokens, mutable=['intermediates'])[
-      1]['intermediates']['encoder']['word_embeddings'][0][0]
+  embeddings = lambda m: sown_embeddings(m, variables, tokens,
+                                         'word_embeddings')
   kept = embeddings(model)
   skipped = embeddings(models.Classifier(make_config(**scoped,
                                                      ngram_skip_negated=True)))
