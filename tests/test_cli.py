@@ -374,6 +374,12 @@ def bad_input_cases(tmp, trained_run, data_csv) -> dict:
       'pair_weight_without_pairs': (
           train('pair_weight', '--config.train.pair_weight=0.5'),
           'needs pairs', fresh('pair_weight')),
+      'counterfactual_weight_without_pairs': (
+          train('cf_weight', '--config.train.counterfactual_weight=2'),
+          'counterfactual_weight=2.0 needs pairs', fresh('cf_weight')),
+      'nonpositive_counterfactual_weight': (
+          train('cf_weight_zero', '--config.train.counterfactual_weight=0'),
+          'counterfactual_weight=0.0 must be > 0', fresh('cf_weight_zero')),
       'negative_negation_window': (
           train('negation_window', '--config.model.negation_window=-1'),
           'negation_window=-1 must be >= 0', fresh('negation_window')),

@@ -157,6 +157,27 @@ def test_the_pair_weight_adds_the_pair_loss_to_the_step_loss(initial_state):
   assert 'pair_loss' not in plain_metrics
 
 
+def test_the_counterfactual_weight_scales_paired_rows_in_the_loss(
+    initial_state):
+  batch = {**random_batch(0), 'partner': np.array([1, 0, -1, -1, 5, 4, -1, -1],
+                                                  np.int32)}
+  weighted = jax.jit(functools.partial(steps.train_step,
+                                       counterfactual_weight=3.0))
+  _, metrics = weighted(initial_state, batch)
+  _, plain_metrics = train_step(initial_state, batch)
+  logits = initial_state.apply_fn({'params': initial_state.params},
+                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  losses = np.asarray(steps.cross_entropy(logits, batch['label']))
+  weights = np.where(batch['partner'] >= 0, 3.0, 1.0)
+  assert float(metrics['loss']) == pytest.approx(
+      float((weights * losses).mean()), rel=1e-5)
+  assert float(plain_metrics['loss']) == pytest.approx(float(losses.mean()),
+                                                       rel=1e-5)
+  unpaired = {**batch, 'partner': np.full(8, -1, np.int32)}
+  _, same = weighted(initial_state, unpaired)
+  assert float(same['loss']) == pytest.approx(float(losses.mean()), rel=1e-5)
+
+
 def test_ema_params_follow_the_debiased_moving_average(initial_state):
   state = initial_state.replace(ema_params=initial_state.params,
                                 ema_decay=0.9)
