@@ -3,11 +3,10 @@
 Sown (`model.apply(..., mutable=['intermediates'])`): every attention layer's
 probabilities, `['encoder']['layer_{i}']['attention']['attention_weights']`,
 each a 1-tuple of `[batch, heads, q_len, k_len]` (q_len 1 in a [CLS]
-classifier's last layer unless `every_position=True`); each position's word
-(token and n-gram) embeddings, `['encoder']['word_embeddings']` (`[batch, seq,
-embed]`), and what the encoder takes in before positions are added,
-`['input_embeddings']`; the pooled representation, `['pooled']` (`[batch,
-embed]`). `pretrain_models` puts pretraining heads on the same `Encoder`.
+classifier's last layer unless `every_position=True`); the word (token and
+n-gram) embeddings, `['encoder']['word_embeddings']`, and the encoder's input
+before positions, `['input_embeddings']` (both `[batch, seq, embed]`); the
+pooled `['pooled']` (`[batch, embed]`). `pretrain_models` reuses `Encoder`.
 """
 
 from __future__ import annotations
@@ -298,30 +297,31 @@ class Encoder(nn.Module):
       x = x + NgramEmbed(cfg, name='ngram_embed')(
           tokens, *((negator, scope) if skip else ()))
     self.sow('intermediates', 'word_embeddings', x)
+    # Options and blocks see `[batch * seq, embed]`: XLA:CPU sums a gradient
+    # over one axis 25x faster than over two (review/MEASUREMENTS.md).
+    shape, rows = x.shape, lambda flags: flags.reshape(-1, 1)  # As x's rows.
+    x = x.reshape(-1, shape[-1])
     gain = lambda name, start: self.param(
         name, nn.initializers.constant(start), (cfg.embed_dim,)).astype(x.dtype)
     if cfg.negator_ids:
       if cfg.negation_flip:
         # One gain for every negated piece, whatever the word: what it learns
         # from "not good" in training applies to "not dreadful" at test time.
-        x = jnp.where(scope[..., None], x * gain('negation_gain', -1.0), x)
+        x = jnp.where(rows(scope), x * gain('negation_gain', -1.0), x)
         if cfg.silence_negators:  # "not" acts only through what it reverses.
-          x = jnp.where(negator[..., None], 0, x)
+          x = jnp.where(rows(negator), 0, x)
       if cfg.negation_embed:
-        x = x + scope[..., None] * self.param(
+        x = x + rows(scope) * self.param(
             'negation_embed', nn.initializers.normal(0.02), (cfg.embed_dim,))
     if cfg.contrast_ids:
       before = contrast_scope(tokens, cfg.contrast_ids, cfg.sentence_end_ids)
-      x = jnp.where(before[..., None], x * gain('contrast_gain', 0.0), x)
-    self.sow('intermediates', 'input_embeddings', x)
+      x = jnp.where(rows(before), x * gain('contrast_gain', 0.0), x)
+    self.sow('intermediates', 'input_embeddings', x.reshape(shape))
     positions = self.param('position_embed', nn.initializers.normal(0.02),
                            (cfg.max_len, cfg.embed_dim))
-    x = (x + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
+    x = (x.reshape(shape) + positions[None, :tokens.shape[1]]).astype(cfg.dtype)
     if cfg.dropout_rate > 0:
       x = Dropout(cfg.dropout_rate)(x, deterministic=cfg.deterministic)
-    # Blocks see `[batch * seq, embed]`: XLA:CPU sums bias and LayerNorm
-    # gradients over one axis 25x faster than over two
-    # (review/MEASUREMENTS.md).
     x = x.reshape(-1, x.shape[-1])
     for i in range(cfg.num_layers):
       last = i == cfg.num_layers - 1
