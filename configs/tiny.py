@@ -20,8 +20,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.mlp_dim = 64  # Narrow MLP.
   config.model.dropout_rate = 0.1  # Dropout on, so tests exercise it.
   config.model.ngram_buckets = 0  # Tokens only; tests turn n-grams on themselves.
-  # The negation and contrast rules on (base has them off), so tests exercise them.
-  base.with_negation_rules(config)
+  config.model.ngram_skip_negated = False  # No n-grams to leave out.
+  # Base's negation rules, and the contrast rule base keeps off, so tests exercise both.
   config.model.contrast_scope = True  # What "but" overrules enters scaled by a gain from 0.
   config.train.num_epochs = 2  # Two passes.
   config.train.log_every_steps = 5  # Log often.

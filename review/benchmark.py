@@ -242,7 +242,7 @@ def main(argv) -> None:
   # every variant times the transformer.
   config.model.ngram_buckets = 0
   for option in ('negation_scope', 'negation_flip', 'silence_negators',
-                 'contrast_scope'):
+                 'contrast_scope', 'ngram_skip_negated'):
     config.model[option] = False
   if _QUICK.value:
     shrink(config)
