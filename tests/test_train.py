@@ -44,6 +44,18 @@ def random_batch(seed: int, batch_size: int = 8, seq: int = 16) -> dict:
           'label': rng.integers(0, 2, batch_size).astype(np.int32)}
 
 
+def paired_batch() -> dict:
+  """`random_batch(0)` with rows 0-1 and 4-5 the two halves of a pair."""
+  return {**random_batch(0),
+          'partner': np.array([1, 0, -1, -1, 5, 4, -1, -1], np.int32)}
+
+
+def step_logits(state: steps.TrainState, batch: dict) -> jax.Array:
+  """The logits the train step's loss sees at `state`, for `batch`."""
+  return state.apply_fn({'params': state.params}, batch['tokens'],
+                        rngs={'dropout': jax.random.PRNGKey(0)})
+
+
 def test_train_step_changes_every_parameter_and_reports_finite_metrics(
     initial_state):
   # The warmup schedule starts at learning rate 0, so the first update is
@@ -119,8 +131,7 @@ def test_label_smoothing_trains_towards_smoothed_targets(initial_state):
   smoothed = jax.jit(functools.partial(steps.train_step, label_smoothing=0.2))
   _, plain_metrics = train_step(initial_state, batch)
   _, metrics = smoothed(initial_state, batch)
-  logits = initial_state.apply_fn({'params': initial_state.params},
-                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  logits = step_logits(initial_state, batch)
   log_p = jax.nn.log_softmax(logits)
   picked = np.take_along_axis(log_p, batch['label'][:, None], 1)[:, 0]
   # Two classes: target 0.9 on the label and 0.1 on the other.
@@ -142,14 +153,12 @@ def test_pair_loss_rewards_a_margin_gap_in_the_label_direction():
 
 
 def test_the_pair_weight_adds_the_pair_loss_to_the_step_loss(initial_state):
-  batch = {**random_batch(0), 'partner': np.array([1, 0, -1, -1, 5, 4, -1, -1],
-                                                  np.int32)}
+  batch = paired_batch()
   batch['label'][[0, 1, 4, 5]] = [1, 0, 0, 1]
   paired = jax.jit(functools.partial(steps.train_step, pair_weight=0.5))
   _, plain_metrics = train_step(initial_state, batch)
   _, metrics = paired(initial_state, batch)
-  logits = initial_state.apply_fn({'params': initial_state.params},
-                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  logits = step_logits(initial_state, batch)
   expected = float(steps.pair_loss(logits, batch['label'], batch['partner']))
   assert float(metrics['pair_loss']) == pytest.approx(expected, rel=1e-5)
   assert float(metrics['loss']) == pytest.approx(
@@ -159,14 +168,12 @@ def test_the_pair_weight_adds_the_pair_loss_to_the_step_loss(initial_state):
 
 def test_the_counterfactual_weight_scales_paired_rows_in_the_loss(
     initial_state):
-  batch = {**random_batch(0), 'partner': np.array([1, 0, -1, -1, 5, 4, -1, -1],
-                                                  np.int32)}
+  batch = paired_batch()
   weighted = jax.jit(functools.partial(steps.train_step,
                                        counterfactual_weight=3.0))
   _, metrics = weighted(initial_state, batch)
   _, plain_metrics = train_step(initial_state, batch)
-  logits = initial_state.apply_fn({'params': initial_state.params},
-                                  batch['tokens'], rngs={'dropout': jax.random.PRNGKey(0)})
+  logits = step_logits(initial_state, batch)
   losses = np.asarray(steps.cross_entropy(logits, batch['label']))
   weights = np.where(batch['partner'] >= 0, 3.0, 1.0)
   assert float(metrics['loss']) == pytest.approx(
