@@ -10,9 +10,9 @@ Shapes, table size, sequence length and epochs were chosen by measurement on
 a 2-core CPU, on validation accuracy within the time; the counterfactual copies
 and negation options on CAD dev pairs, with IMDB test held within half a
 point over three seeds (sentiment_jax/MEASUREMENTS.md). The contrast rule
-(`model.contrast_scope`: what "but" overrules enters silent) missed that
-IMDB test guard alone, and validation and time with the negation sentences
-(`data.generated_edit='negate'`): both stay off.
+(`model.contrast_scope`: what "but" overrules enters silent) stays off: it
+missed that IMDB test guard, and with the negation sentences
+(`data.generated_edit='negate'`) validation and time.
 Override any field on the command line, e.g. `--config.model.num_layers=2`.
 """
 
